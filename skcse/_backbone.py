@@ -27,6 +27,7 @@ __all__ = [
     "resolve_model_path",
     "resolve_precision",
     "tokenize",
+    "transformers_quiet",
 ]
 
 POOLINGS = ("mean", "cls", "max")
@@ -66,7 +67,7 @@ def _looks_local(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _transformers_quiet(quiet: bool) -> Iterator[None]:
+def transformers_quiet(quiet: bool) -> Iterator[None]:
     # transformers prints loading bars and reports by default; verbose=0 must print nothing.
     from transformers.utils import logging as hf_logging
 
@@ -123,7 +124,7 @@ def load_backbone(
             "Hugging Face model, a hub name, or None for the embedded all-MiniLM-L6-v2."
         )
     try:
-        with _transformers_quiet(quiet):
+        with transformers_quiet(quiet):
             config = AutoConfig.from_pretrained(name)
             if dropout is not None:
                 for key in DROPOUT_CONFIG_KEYS:

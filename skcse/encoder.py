@@ -299,40 +299,131 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from skcse import __version__
-
         state = dict(state)
-        version = state.pop("_skcse_version", None)
-        if version is not None and version != __version__:
-            warnings.warn(
-                f"This SimCSEEncoder was pickled with skcse {version} and is loaded with skcse "
-                f"{__version__}; results may differ. Refit, or use save/load to move models.",
-                UserWarning,
-                stacklevel=2,
-            )
+        _warn_other_version(state.pop("_skcse_version", None))
         model_state = state.pop("_model_state", None)
         super().__setstate__(state)
         if model_state is not None:
             self.model_, self.device_ = _rebuild_model(model_state, self.device_)
 
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        """Save the fitted encoder as a folder, without pickle.
 
-def _rebuild_model(model_state: dict[str, Any], device: str) -> tuple[Any, str]:
+        The folder holds safetensors weights, the tokenizer, the parameters and fitted
+        attributes as JSON (``skcse.json``), and sentence-transformers module files, so that
+        ``SentenceTransformer(path)`` loads the same model. The write is atomic: a failure
+        leaves no half-written folder.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder to create.
+        overwrite : bool, default=False
+            Replace an existing folder.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        """
+        from skcse import __version__
+        from skcse._persistence import write_folder
+
+        check_is_fitted(self, "model_")
+        params = self.get_params()
+        if params["model_name_or_path"] is not None:
+            params["model_name_or_path"] = os.fspath(params["model_name_or_path"])
+        if not isinstance(params["random_state"], numbers.Integral | None):
+            params["random_state"] = None  # a RandomState object has no JSON form
+        meta = {
+            "skcse_version": __version__,
+            "params": params,
+            "n_steps_": self.n_steps_,
+            "history_": self.history_,
+        }
+        write_folder(
+            path,
+            model=self.model_,
+            tokenizer=self.tokenizer_,
+            meta=meta,
+            pooling=self.pooling,
+            max_seq_length=self.max_seq_length,
+            normalize=self.normalize,
+            overwrite=overwrite,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SimCSEEncoder:
+        """Load an encoder written by :meth:`save`.
+
+        Only JSON, tokenizer files and safetensors weights are read: nothing is unpickled, so
+        this is the safe way to exchange models.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A folder written by :meth:`save`.
+
+        Returns
+        -------
+        SimCSEEncoder
+            A fitted encoder, on its saved ``device`` if this machine has it, else the CPU.
+        """
+        from skcse._backbone import resolve_device
+        from skcse._persistence import read_folder
+
+        meta, tokenizer, model = read_folder(path)
+        _warn_other_version(meta.get("skcse_version"))
+        encoder = cls(**meta["params"])
+        device = (
+            str(resolve_device(None)) if encoder.device is None else _usable_device(encoder.device)
+        )
+        encoder.model_ = model.to(device)
+        encoder.tokenizer_ = tokenizer
+        encoder.n_features_out_ = int(model.config.hidden_size)
+        encoder.history_ = meta["history_"]
+        encoder.n_steps_ = meta["n_steps_"]
+        encoder.device_ = device
+        return encoder
+
+
+def _usable_device(device: str) -> str:
+    """Return ``device`` if this machine has it, else "cpu" with a warning."""
     import torch
-    from transformers import AutoModel
 
     available = {
         "cpu": True,
         "cuda": torch.cuda.is_available(),
         "mps": torch.backends.mps.is_available(),
     }
-    if not available.get(torch.device(device).type, False):
+    if available.get(torch.device(device).type, False):
+        return device
+    warnings.warn(
+        f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
+        "it is loaded on the CPU.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return "cpu"
+
+
+def _warn_other_version(version: str | None) -> None:
+    from skcse import __version__
+
+    if version is not None and version != __version__:
         warnings.warn(
-            f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
-            "it is loaded on the CPU.",
+            f"This SimCSEEncoder was written by skcse {version} and is loaded with skcse "
+            f"{__version__}; results may differ.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        device = "cpu"
+
+
+def _rebuild_model(model_state: dict[str, Any], device: str) -> tuple[Any, str]:
+    import torch
+    from transformers import AutoModel
+
+    device = _usable_device(device)
     model = AutoModel.from_config(model_state["config"])
     weights = torch.load(io.BytesIO(model_state["weights"]), map_location="cpu", weights_only=True)
     model.load_state_dict(weights)

@@ -455,3 +455,56 @@ def test_packaged_model_matches_sentence_transformers(review_texts, precision):
         np.linalg.norm(ours, axis=1) * np.linalg.norm(reference, axis=1)
     )
     assert cosine.min() >= 0.999
+
+
+def test_save_and_load_without_pickle(tiny_model, texts, tmp_path, monkeypatch):
+    encoder = _fitted(tiny_model, texts, pooling="max", normalize=True)
+    expected = encoder.transform(texts)
+    folder = tmp_path / "saved"
+    encoder.save(folder)
+    assert (folder / "model.safetensors").is_file()
+    assert not list(folder.glob("*.bin")) and not list(folder.glob("*.pkl"))
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("load must not unpickle anything")
+
+    monkeypatch.setattr(pickle, "load", no_unpickling)
+    monkeypatch.setattr(pickle, "loads", no_unpickling)
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    loaded = SimCSEEncoder.load(folder)
+    assert loaded.get_params() == encoder.get_params()
+    assert loaded.n_steps_ == encoder.n_steps_
+    assert loaded.history_ == encoder.history_
+    np.testing.assert_allclose(loaded.transform(texts), expected, atol=1e-6)
+
+
+def test_saved_folder_loads_in_sentence_transformers(tiny_model, texts, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    encoder = _fitted(tiny_model, texts)
+    encoder.save(tmp_path / "saved")
+    st = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert st.max_seq_length == encoder.max_seq_length
+    theirs = st.encode(texts, convert_to_numpy=True)
+    ours = encoder.transform(texts)
+    cosine = np.sum(ours * theirs, 1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+    assert cosine.min() >= 0.999
+
+
+def test_save_refuses_to_overwrite_and_leaves_no_partial_folder(tiny_bert, texts, tmp_path):
+    encoder = _fitted(tiny_bert, texts, epochs=0)
+    folder = tmp_path / "saved"
+    encoder.save(folder)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        encoder.save(folder)
+    encoder.tokenizer_ = None  # makes the write fail half-way
+    with pytest.raises(AttributeError):
+        encoder.save(folder, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]
+    assert SimCSEEncoder.load(folder).n_features_out_ == 32
+    with pytest.raises(FileNotFoundError, match="skcse.json"):
+        SimCSEEncoder.load(tmp_path)
+    with pytest.raises(NotFittedError):
+        SimCSEEncoder().save(tmp_path / "unfitted")

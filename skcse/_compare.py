@@ -1,0 +1,241 @@
+"""The reference study: three ways to cluster the same texts, scored against the categories.
+
+Untrained backbone + KMeans, SimCSE + UMAP + HDBSCAN, and a reference sentence model + UMAP +
+HDBSCAN.
+
+The command ``skcse compare`` is a thin shell around :func:`run_compare`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STAGES", "format_table", "run_compare"]
+
+STAGES = ("baseline", "simcse", "reference")
+_TITLES = {
+    "baseline": "untrained backbone + KMeans",
+    "simcse": "SimCSE + UMAP + HDBSCAN",
+    "reference": "reference model + UMAP + HDBSCAN",
+}
+
+
+def _scores(y: Sequence[Any], labels: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import (
+        adjusted_rand_score,
+        normalized_mutual_info_score,
+        v_measure_score,
+    )
+
+    return {
+        "v_measure": float(v_measure_score(y, labels)),
+        "ari": float(adjusted_rand_score(y, labels)),
+        "nmi": float(normalized_mutual_info_score(y, labels)),
+    }
+
+
+def _umap_hdbscan(n_samples: int, seed: int, n_components: int = 5):
+    from sklearn.pipeline import make_pipeline
+
+    from skcse.cluster import HDBSCAN
+    from skcse.manifold import UMAP
+
+    # The reference study's settings: cosine UMAP to 5 dimensions, min_dist 0, HDBSCAN with
+    # min_samples 10, clusters of at least n/40 points, noise assigned by soft membership.
+    return make_pipeline(
+        UMAP(
+            n_neighbors=15,
+            n_components=n_components,
+            metric="cosine",
+            min_dist=0.0,
+            random_state=seed,
+        ),
+        HDBSCAN(min_cluster_size=max(10, n_samples // 40), min_samples=10, noise="soft"),
+    )
+
+
+def run_compare(
+    texts: Sequence[str],
+    y: Sequence[Any],
+    *,
+    model: str | None = None,
+    reference_model: str | None = None,
+    epochs: int = 1,
+    seed: int = 0,
+    output: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the three stages on ``texts`` and score each against ``y``.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The corpus.
+    y : sequence
+        Its categories, used only for scoring and colouring the plots.
+    model : str or None, default=None
+        Backbone of the baseline and of SimCSE; None is the embedded all-MiniLM-L6-v2.
+    reference_model : str or None, default=None
+        The reference sentence model, used untrained; None is the embedded all-MiniLM-L6-v2,
+        a supervised sentence model. When it equals ``model`` the baseline's embeddings are
+        reused.
+    epochs : int, default=1
+        SimCSE epochs.
+    seed : int, default=0
+        Seeds SimCSE, KMeans and UMAP.
+    output : path-like or None, default=None
+        Folder for ``report.json`` and the PNG plots; None writes nothing.
+    log : callable or None, default=None
+        Receives one line per stage step.
+    progress : bool, default=True
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        ``{"n_samples", "n_categories", "stages": {stage: {"v_measure", "ari", "nmi",
+        "seconds": {...}, "n_clusters"}}, "settings": {...}}``.
+    """
+    from sklearn.cluster import KMeans
+
+    from skcse.encoder import SimCSEEncoder
+
+    say = log or (lambda line: None)
+    texts = list(texts)
+    y = np.asarray(y)
+    n_categories = len(np.unique(y))
+    stages: dict[str, dict[str, Any]] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    verbose = int(progress)
+
+    def timed(fn):
+        start = time.perf_counter()
+        result = fn()
+        return result, time.perf_counter() - start
+
+    say(f"[1/3] {_TITLES['baseline']}: embedding {len(texts)} texts")
+    base = SimCSEEncoder(model, epochs=0, random_state=seed, verbose=verbose)
+    embeddings["baseline"], t_embed = timed(lambda: base.fit_transform(texts))
+    kmeans = KMeans(n_clusters=n_categories, n_init=10, random_state=seed)
+    labels["baseline"], t_cluster = timed(lambda: kmeans.fit_predict(embeddings["baseline"]))
+    stages["baseline"] = {"seconds": {"embed": t_embed, "cluster": t_cluster}}
+
+    say(f"[2/3] {_TITLES['simcse']}: training {epochs} epoch(s), then clustering")
+    encoder = SimCSEEncoder(model, epochs=epochs, random_state=seed, verbose=verbose)
+    _, t_train = timed(lambda: encoder.fit(texts))
+    embeddings["simcse"], t_embed = timed(lambda: encoder.transform(texts))
+    pipe = _umap_hdbscan(len(texts), seed)
+    labels["simcse"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["simcse"]))
+    stages["simcse"] = {
+        "seconds": {"train": t_train, "embed": t_embed, "umap_hdbscan": t_cluster},
+        "n_steps": encoder.n_steps_,
+        "final_loss": encoder.history_["loss"][-1] if encoder.history_["loss"] else None,
+    }
+
+    say(f"[3/3] {_TITLES['reference']}: clustering")
+    if reference_model == model:
+        embeddings["reference"], t_embed = embeddings["baseline"], 0.0
+    else:
+        ref = SimCSEEncoder(reference_model, epochs=0, random_state=seed, verbose=verbose)
+        embeddings["reference"], t_embed = timed(lambda: ref.fit_transform(texts))
+    pipe = _umap_hdbscan(len(texts), seed)
+    labels["reference"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["reference"]))
+    stages["reference"] = {"seconds": {"embed": t_embed, "umap_hdbscan": t_cluster}}
+
+    for stage in STAGES:
+        stages[stage].update(_scores(y, labels[stage]))
+        stages[stage]["n_clusters"] = int(len(np.unique(labels[stage])))
+        stages[stage]["title"] = _TITLES[stage]
+    report = {
+        "n_samples": len(texts),
+        "n_categories": n_categories,
+        "stages": stages,
+        "settings": {
+            "model": model,
+            "reference_model": reference_model,
+            "epochs": epochs,
+            "seed": seed,
+        },
+    }
+    if output is not None:
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        say(f"plots: 2-D UMAP of each embedding, into {folder}")
+        report["plots"] = _plot(embeddings, labels, y, seed, folder)
+        (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _plot(
+    embeddings: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    y: np.ndarray,
+    seed: int,
+    folder: Path,
+) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display is needed
+    import matplotlib.pyplot as plt
+
+    from skcse.manifold import UMAP
+
+    projected: dict[int, np.ndarray] = {}
+    written = []
+    categories, y_codes = np.unique(y, return_inverse=True)
+    for stage in STAGES:
+        X = embeddings[stage]
+        if id(X) not in projected:  # the reference may reuse the baseline's vectors
+            umap2 = UMAP(
+                n_neighbors=15, n_components=2, metric="cosine", min_dist=0.1, random_state=seed
+            )
+            projected[id(X)] = umap2.fit_transform(X)
+        xy = projected[id(X)]
+        fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+        # Explicit colours per code: a cmap would rescale the codes and break the legend.
+        colours = {
+            "category": plt.cm.tab10(y_codes % 10),
+            "cluster": np.where(
+                (labels[stage] < 0)[:, None], (0.6, 0.6, 0.6, 1.0), plt.cm.tab20(labels[stage] % 20)
+            ),
+        }
+        for ax, name in zip(axes, colours, strict=True):
+            ax.scatter(xy[:, 0], xy[:, 1], c=colours[name], s=4, alpha=0.7, linewidths=0)
+            ax.set_title(f"coloured by {name}")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        handles = [
+            plt.Line2D([], [], marker="o", linestyle="", color=plt.cm.tab10(i % 10), label=c)
+            for i, c in enumerate(categories)
+        ]
+        axes[0].legend(handles=handles, fontsize=7, loc="best", markerscale=1.2)
+        fig.suptitle(_TITLES[stage])
+        fig.tight_layout()
+        path = folder / f"umap_{stage}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path.name)
+    return written
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Format the report as a fixed-width table of scores and seconds."""
+    header = f"{'stage':<36}{'V-measure':>10}{'ARI':>8}{'NMI':>8}{'clusters':>10}{'seconds':>9}"
+    lines = [header, "-" * len(header)]
+    for stage in STAGES:
+        row = report["stages"][stage]
+        seconds = sum(row["seconds"].values())
+        lines.append(
+            f"{row['title']:<36}{row['v_measure']:>10.3f}{row['ari']:>8.3f}{row['nmi']:>8.3f}"
+            f"{row['n_clusters']:>10d}{seconds:>9.1f}"
+        )
+    return "\n".join(lines)

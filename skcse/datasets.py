@@ -1,0 +1,413 @@
+"""Loader for the Amazon product reviews that skcse embeddings are judged on.
+
+The reviews come from the Kaggle data set "hierarchical text classification" (kashnitsky):
+each review has a text and a three-level product category (``Cat1``: 6 classes, ``Cat2``:
+64, ``Cat3``: several hundred). Clustering the embeddings of the texts and comparing the
+clusters with a category level is how the SimCSE experiment judges an encoder.
+
+The file is looked up locally first and downloaded (``train_40k.csv``, about 40,000 reviews)
+only when no local copy is found; see :func:`load_amazon_reviews` for the order.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import numbers
+import os
+import sys
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.utils import Bunch
+from tqdm import tqdm
+
+__all__ = [
+    "AMAZON_REVIEWS_FILENAME",
+    "AMAZON_REVIEWS_URL",
+    "DownloadError",
+    "get_data_home",
+    "load_amazon_reviews",
+]
+
+AMAZON_REVIEWS_URL = "https://zenodo.org/record/6657410/files/train_40k.csv"
+AMAZON_REVIEWS_FILENAME = "train_40k.csv"
+
+_DATA_ENV = "SKCSE_DATA"
+_DATA_HOME_ENV = "SKCSE_DATA_HOME"
+_TEXT = "Text"
+_LEVELS = (1, 2, 3)
+_CHUNK = 1 << 20
+# Seconds without data before the socket gives up, not a limit on the whole download.
+_TIMEOUT = 60
+
+_logger = logging.getLogger(__name__)
+
+
+class DownloadError(OSError):
+    """The reviews could not be downloaded; the message says how to use a local copy."""
+
+
+def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder where downloaded data sets are kept.
+
+    The folder is not created here; a download creates it.
+
+    Parameters
+    ----------
+    data_home : str, path-like or None, default=None
+        The folder. None uses the environment variable ``SKCSE_DATA_HOME`` if it is set and
+        not empty, else ``~/skcse_data``.
+
+    Returns
+    -------
+    data_home : pathlib.Path
+        The folder, with ``~`` expanded, as an absolute path.
+
+    Examples
+    --------
+    >>> from skcse.datasets import get_data_home
+    >>> get_data_home("/tmp/skcse_data").as_posix()
+    '/tmp/skcse_data'
+    """
+    if data_home is None:
+        data_home = os.environ.get(_DATA_HOME_ENV) or Path("~") / "skcse_data"
+    return Path(data_home).expanduser().absolute()
+
+
+def load_amazon_reviews(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    level: int = 1,
+    n_samples: int | None = None,
+    random_state: int | np.random.RandomState | None = None,
+    return_X_y: bool = False,
+    download: bool = True,
+    data_home: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+) -> Bunch | tuple[list[str], np.ndarray]:
+    """Load the Amazon product reviews with one level of their category as the target.
+
+    The file is a CSV with the columns ``Text`` and ``Cat1``, ``Cat2``, ``Cat3``; other
+    columns (such as ``Title``) are kept in ``frame`` but not used. Only ``Text`` and the
+    target column are required. It is looked up in this order:
+
+    1. ``path``, if given (it is never downloaded over);
+    2. the file named by the environment variable ``SKCSE_DATA``, if set and not empty;
+    3. ``train_40k.csv`` in the data home (see :func:`get_data_home`), downloaded from
+       :data:`AMAZON_REVIEWS_URL` if missing and ``download=True``.
+
+    Rows whose text or target is empty or only whitespace are dropped before anything else;
+    ``DESCR`` says how many.
+
+    Parameters
+    ----------
+    path : str, path-like or None, default=None
+        A local reviews CSV. It takes precedence over ``SKCSE_DATA`` and the data home.
+    level : {1, 2, 3}, default=1
+        Which category column is the target: ``Cat1`` (6 classes), ``Cat2`` or ``Cat3``.
+    n_samples : int or None, default=None
+        If set, return this many rows, drawn without replacement and stratified by the
+        target so that each class keeps its share (to within one row). Classes with a single
+        row cannot be stratified; they are pooled into one stratum (a lone such row joins the
+        largest class). If ``n_samples``, or the number of rows left out, is smaller than the
+        number of strata, stratification is impossible and a plain random sample is drawn
+        with a ``UserWarning``. The rows keep their file order. None returns every row.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the subsample when ``n_samples`` is set; the same int gives the same rows.
+    return_X_y : bool, default=False
+        If True, return ``(texts, target)`` instead of a Bunch.
+    download : bool, default=True
+        Whether to download ``train_40k.csv`` into the data home when it is missing there.
+        It is only consulted when neither ``path`` nor ``SKCSE_DATA`` is set.
+    data_home : str, path-like or None, default=None
+        Folder of the downloaded file; see :func:`get_data_home`.
+    progress : bool or None, default=None
+        Progress bar of the download, on stderr. None shows it only when stderr is a
+        terminal; True always, False never.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : list of str
+            The review texts.
+        target : ndarray of shape (n_samples,), dtype object
+            The category name (``str``) of each text at the chosen level.
+        target_names : list of str
+            The distinct categories of ``target``, sorted.
+        frame : pandas.DataFrame
+            The selected rows with all their columns, index reset.
+        DESCR : str
+            Description of the data set and of this selection.
+        path : pathlib.Path
+            The file the reviews were read from.
+    (texts, target) : tuple of list of str and ndarray
+        Returned instead when ``return_X_y=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` or ``SKCSE_DATA`` names a file that does not exist, or if the file is
+        missing from the data home and ``download=False``.
+    IsADirectoryError
+        If ``path`` names a folder rather than a file.
+    DownloadError
+        If the download fails (offline, HTTP error, truncated or not a CSV). It is an
+        ``OSError``; nothing is left under the final file name.
+    ValueError
+        If ``level`` is not 1, 2 or 3, ``n_samples`` is not a positive int or exceeds the
+        number of usable rows, or the file is empty, not a CSV, lacks a required column or
+        has no usable row.
+
+    Examples
+    --------
+    >>> from skcse.datasets import load_amazon_reviews
+    >>> reviews = load_amazon_reviews(n_samples=2000, random_state=0)  # doctest: +SKIP
+    >>> len(reviews.data), reviews.target_names[:2]  # doctest: +SKIP
+    (2000, ['baby products', 'beauty'])
+    >>> texts, y = load_amazon_reviews(level=2, return_X_y=True)  # doctest: +SKIP
+    """
+    # Check the cheap parameters before touching the disk or the network.
+    if isinstance(level, bool) or not isinstance(level, numbers.Integral) or level not in _LEVELS:
+        raise ValueError(f"level must be 1, 2 or 3 (for Cat1, Cat2, Cat3), got {level!r}.")
+    if n_samples is not None and (
+        isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1
+    ):
+        raise ValueError(f"n_samples must be a positive int or None, got {n_samples!r}.")
+    target_col = f"Cat{int(level)}"
+
+    file = _locate(path, data_home=data_home, download=download, progress=progress)
+    frame = _read(file, target_col)
+
+    n_read = len(frame)
+    # A text or label that is only whitespace carries no information either.
+    usable = frame[[_TEXT, target_col]].apply(lambda col: col.str.strip().fillna("").ne(""))
+    frame = frame[usable.all(axis=1)]
+    n_usable = len(frame)
+    if frame.empty:
+        raise ValueError(
+            f"{file} has {n_read} rows but none with both a {_TEXT!r} and a {target_col!r}."
+        )
+
+    if n_samples is not None:
+        if n_samples > len(frame):
+            raise ValueError(
+                f"n_samples={n_samples} is larger than the {len(frame)} usable rows of {file}."
+            )
+        rows = _subsample(frame[target_col].to_numpy(dtype=object), int(n_samples), random_state)
+        frame = frame.iloc[rows]
+    frame = frame.reset_index(drop=True)
+
+    texts = [str(t) for t in frame[_TEXT]]
+    target = frame[target_col].to_numpy(dtype=object)
+    if return_X_y:
+        return texts, target
+    target_names = sorted(set(target))
+    descr = _describe(file, target_col, n_read, n_usable, len(frame), len(target_names))
+    return Bunch(
+        data=texts,
+        target=target,
+        target_names=target_names,
+        frame=frame,
+        DESCR=descr,
+        path=file,
+    )
+
+
+def _describe(
+    file: Path, target_col: str, n_read: int, n_usable: int, n_selected: int, n_classes: int
+) -> str:
+    return (
+        "Amazon product reviews with hierarchical categories\n"
+        "---------------------------------------------------\n\n"
+        "Product reviews from the Kaggle data set 'hierarchical text classification' "
+        "(kashnitsky). Each row has a review 'Text' and three category levels: 'Cat1' "
+        "(6 classes), 'Cat2' and 'Cat3'. The texts are the data; the target is "
+        f"{target_col!r}.\n\n"
+        f"File: {file}\n"
+        f"Rows read: {n_read}; dropped for an empty Text or {target_col}: {n_read - n_usable}.\n"
+        f"Selected: {n_selected} rows in {n_classes} classes.\n"
+    )
+
+
+def _locate(
+    path: str | os.PathLike[str] | None,
+    *,
+    data_home: str | os.PathLike[str] | None,
+    download: bool,
+    progress: bool | None,
+) -> Path:
+    """Find the reviews file, downloading it into the data home if allowed."""
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.exists():
+            raise FileNotFoundError(f"The reviews file given as path={str(path)!r} does not exist.")
+        if not file.is_file():
+            raise IsADirectoryError(
+                f"path={str(path)!r} is not a file; to use a folder for downloads, pass "
+                "data_home= instead."
+            )
+        return file
+
+    env = os.environ.get(_DATA_ENV)
+    if env:
+        file = Path(env).expanduser()
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"The environment variable {_DATA_ENV} is set to {env!r}, but no such file "
+                f"exists. Point it at the reviews CSV (e.g. {AMAZON_REVIEWS_FILENAME}) or unset "
+                "it to use the data home."
+            )
+        return file
+
+    file = get_data_home(data_home) / AMAZON_REVIEWS_FILENAME
+    if file.is_file():
+        return file
+    if not download:
+        raise FileNotFoundError(
+            f"{file} does not exist and download=False. Pass download=True to fetch it from "
+            f"{AMAZON_REVIEWS_URL}, or point at a local copy with path=... or the {_DATA_ENV} "
+            "environment variable."
+        )
+    _download(AMAZON_REVIEWS_URL, file, progress=progress)
+    return file
+
+
+def _download_error(url: str, dest: Path, reason: object) -> DownloadError:
+    return DownloadError(
+        f"Downloading the Amazon reviews from {url} failed ({reason}). If you are offline, "
+        f"get {AMAZON_REVIEWS_FILENAME} another way and pass path='/path/to/"
+        f"{AMAZON_REVIEWS_FILENAME}', set the {_DATA_ENV} environment variable to that file, "
+        f"or put it at {dest}."
+    )
+
+
+def _download(url: str, dest: Path, *, progress: bool | None) -> None:
+    """Download ``url`` to ``dest`` atomically: ``dest`` is either complete or absent."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name in the same folder: os.replace is only atomic within one file system,
+    # and concurrent downloads must not write into each other's file.
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+    _logger.info("Downloading %s to %s", url, dest)
+    try:
+        _fetch(url, tmp, dest, progress=progress)
+        os.replace(tmp, dest)
+    except BaseException:
+        # Also on KeyboardInterrupt, so that no half-written file is left behind.
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        # Make the rename itself durable; not possible on every platform.
+        fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _fetch(url: str, tmp: Path, dest: Path, *, progress: bool | None) -> None:
+    """Stream ``url`` into the new file ``tmp``, fsync it and check that it is a reviews CSV."""
+    network_errors = (OSError, http.client.HTTPException)  # URLError is an OSError
+    request = urllib.request.Request(url, headers={"User-Agent": "skcse"})
+    try:
+        response = urllib.request.urlopen(request, timeout=_TIMEOUT)
+    except network_errors as exc:
+        raise _download_error(url, dest, exc) from exc
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    with response, open(tmp, "xb") as out:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        received = 0
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=dest.name,
+            disable=not progress,
+        ) as bar:
+            while True:
+                try:
+                    chunk = response.read(_CHUNK)
+                except network_errors as exc:
+                    raise _download_error(url, dest, exc) from exc
+                if not chunk:
+                    break
+                out.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        # http.client returns a short body without an error when the connection drops.
+        if total is not None and received != total:
+            raise _download_error(url, dest, f"incomplete: {received} of {total} bytes")
+        out.flush()
+        os.fsync(out.fileno())
+    # A captive portal or error page can answer 200 with HTML; do not keep that as the data.
+    with open(tmp, "rb") as f:
+        header = f.readline(4096).decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    columns = {c.strip().strip('"') for c in header.split(",")}
+    if not {_TEXT, "Cat1"} <= columns:
+        raise _download_error(url, dest, f"not the reviews CSV; first line: {header[:80]!r}")
+
+
+def _read(file: Path, target_col: str) -> pd.DataFrame:
+    """Read the CSV as strings and check that it has rows and the needed columns."""
+    try:
+        # Only truly empty fields are missing: a review reading "NA" or "null" is a text.
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(
+            f"{file} is empty; expected a CSV with a header row and the columns "
+            f"{_TEXT}, Cat1, Cat2, Cat3."
+        ) from exc
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{file} could not be parsed as CSV: {exc}") from exc
+    for column in (_TEXT, target_col):
+        if column not in frame.columns:
+            raise ValueError(
+                f"{file} has no column {column!r}; columns found: {list(frame.columns)}."
+            )
+    if frame.empty:
+        raise ValueError(f"{file} has a header but no rows.")
+    return frame
+
+
+def _subsample(
+    y: np.ndarray, n_samples: int, random_state: int | np.random.RandomState | None
+) -> np.ndarray:
+    """Return the sorted positions of a subsample of ``n_samples`` rows stratified by ``y``."""
+    n = len(y)
+    if n_samples == n:
+        # train_test_split refuses an empty test part; every row is the answer anyway.
+        return np.arange(n)
+    _, strata, counts = np.unique(y, return_inverse=True, return_counts=True)
+    # train_test_split needs two rows per stratum: pool the classes of one row.
+    rare = counts[strata] < 2
+    if rare.sum() == 1:
+        strata[rare] = np.argmax(counts)
+    elif rare.any():
+        strata[rare] = len(counts)
+    n_strata = len(np.unique(strata))
+    stratify: np.ndarray | None = strata
+    if min(n_samples, n - n_samples) < n_strata:
+        warnings.warn(
+            f"n_samples={n_samples} of {n} rows cannot be stratified over {n_strata} classes "
+            "(both the sample and the rest need a row of each); drawing a plain random sample.",
+            UserWarning,
+            stacklevel=3,
+        )
+        stratify = None
+    rows, _ = train_test_split(
+        np.arange(n), train_size=n_samples, stratify=stratify, random_state=random_state
+    )
+    return np.sort(rows)
