@@ -1,0 +1,319 @@
+"""Density clustering with a ``predict`` method: :class:`HDBSCAN`.
+
+``hdbscan.HDBSCAN`` has no ``predict``, so a Pipeline ending in it cannot be scored on held-out
+data. :class:`HDBSCAN` wraps it, keeps the prediction data and labels points with the same rule
+in ``fit`` and ``predict``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skcse._validation import check_param
+
+__all__ = ["HDBSCAN"]
+
+NOISE_MODES = ("soft", "keep")
+SELECTION_METHODS = ("eom", "leaf")
+# Metrics that hdbscan's prediction functions support without extra metric arguments.
+METRICS = (
+    "euclidean",
+    "l2",
+    "manhattan",
+    "cityblock",
+    "l1",
+    "chebyshev",
+    "infinity",
+    "canberra",
+    "braycurtis",
+    "haversine",
+)
+
+
+def _soft_labels(clusterer: Any, X: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Label points by their most likely cluster under hdbscan's soft membership.
+
+    Parameters
+    ----------
+    clusterer : hdbscan.HDBSCAN
+        Fitted with ``prediction_data=True`` and at least one cluster.
+    X : ndarray of shape (n_samples, n_features) or None, default=None
+        New points; None means the training points.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+        Index of the cluster with the largest membership.
+    strengths : ndarray of shape (n_samples,)
+        That largest membership, in [0, 1].
+    """
+    import hdbscan
+
+    if X is None:
+        membership = hdbscan.all_points_membership_vectors(clusterer)
+        n_samples = clusterer.labels_.shape[0]
+    else:
+        membership = hdbscan.membership_vector(clusterer, X)
+        n_samples = X.shape[0]
+    # hdbscan may return a 1-D vector (all_points_membership_vectors does without clusters).
+    membership = np.asarray(membership).reshape(n_samples, -1)
+    return membership.argmax(axis=1).astype(np.intp), membership.max(axis=1)
+
+
+def _is_training_data(clusterer: Any, X: np.ndarray) -> bool:
+    """Whether ``X`` equals the data ``clusterer`` was fitted on (kept in its prediction data)."""
+    raw = clusterer.prediction_data_.raw_data
+    return X.shape == raw.shape and np.array_equal(X, raw)
+
+
+def _check_prediction_size(clusterer: Any) -> None:
+    """Raise if hdbscan's prediction would ask for more neighbours than there are points."""
+    min_samples = clusterer.min_samples or clusterer.min_cluster_size
+    n_fit = clusterer.prediction_data_.raw_data.shape[0]
+    # hdbscan's membership_vector and approximate_predict query 2 * min_samples neighbours.
+    if 2 * min_samples > n_fit:
+        raise ValueError(
+            f"Cannot predict new points: hdbscan looks up 2 * min_samples = {2 * min_samples} "
+            f"neighbours but the model was fit on only {n_fit} samples. Fit on more data or "
+            "lower min_samples (it defaults to min_cluster_size)."
+        )
+
+
+def _predict_labels(clusterer: Any, X: np.ndarray, noise: str = "soft") -> np.ndarray:
+    """Label points with a fitted ``hdbscan.HDBSCAN`` built with ``prediction_data=True``.
+
+    Parameters
+    ----------
+    clusterer : hdbscan.HDBSCAN
+        The fitted clusterer.
+    X : ndarray of shape (n_samples, n_features)
+        Float points in the clusterer's feature space.
+    noise : {"soft", "keep"}, default="soft"
+        ``"soft"`` gives each point its most likely cluster; ``"keep"`` uses
+        ``hdbscan.approximate_predict`` and so keeps -1 for noise.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+        Cluster indices. If ``X`` is exactly the training data, the labels of the fit are
+        returned, as ``umap`` does for ``transform``. If no cluster was found, all -1.
+
+    Raises
+    ------
+    ValueError
+        If the clusterer holds too few training points to look up ``2 * min_samples``
+        neighbours of a new point.
+    """
+    n_clusters = int(clusterer.labels_.max()) + 1
+    if n_clusters == 0:
+        return np.full(X.shape[0], -1, dtype=np.intp)
+    if _is_training_data(clusterer, X):
+        if noise == "soft":
+            return _soft_labels(clusterer)[0]
+        return clusterer.labels_.astype(np.intp)
+    _check_prediction_size(clusterer)
+    if noise == "soft":
+        return _soft_labels(clusterer, X)[0]
+    import hdbscan
+
+    return hdbscan.approximate_predict(clusterer, X)[0].astype(np.intp)
+
+
+class HDBSCAN(ClusterMixin, BaseEstimator):
+    """HDBSCAN clustering that can label new points, as in ``predict``.
+
+    A thin wrapper of ``hdbscan.HDBSCAN`` fitted with ``prediction_data=True``. With the
+    default ``noise="soft"`` every point, noise included, gets the cluster with the largest
+    soft membership (``hdbscan.all_points_membership_vectors`` in ``fit``,
+    ``hdbscan.membership_vector`` in ``predict``), so each text lands in a topic. With
+    ``noise="keep"`` noise stays -1 (``hdbscan.approximate_predict`` in ``predict``).
+
+    Parameters
+    ----------
+    min_cluster_size : int, default=5
+        Smallest group of points that counts as a cluster. At least 2, and at most the number
+        of samples.
+    min_samples : int or None, default=None
+        Neighbours used for the core distance; larger is more conservative (more noise).
+        None means ``min_cluster_size``.
+    metric : str, default="euclidean"
+        Distance between points. One of the metrics that hdbscan can also use for
+        prediction: "euclidean", "l2", "manhattan", "cityblock", "l1", "chebyshev",
+        "infinity", "canberra", "braycurtis", "haversine". For cosine distance, L2-normalize
+        the vectors and use "euclidean".
+    cluster_selection_method : {"eom", "leaf"}, default="eom"
+        "eom" (excess of mass) favours a few large clusters, "leaf" many small homogeneous
+        ones.
+    cluster_selection_epsilon : float, default=0.0
+        Clusters closer than this distance are merged. At least 0.
+    alpha : float, default=1.0
+        Distance scaling of the robust single linkage. Greater than 0.
+    noise : {"soft", "keep"}, default="soft"
+        ``"soft"`` assigns every point to a cluster; ``"keep"`` labels noise -1.
+
+    Attributes
+    ----------
+    clusterer_ : hdbscan.HDBSCAN
+        The fitted hdbscan object (with prediction data).
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training point. All -1 if no cluster was found.
+    probabilities_ : ndarray of shape (n_samples,)
+        With ``noise="soft"``, the soft membership of each point in its cluster; with
+        ``noise="keep"``, hdbscan's ``probabilities_`` (0 for noise).
+    n_clusters_ : int
+        Number of clusters found (noise not counted).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X``, when it has string column names.
+
+    Warns
+    -----
+    UserWarning
+        In ``fit``, when no cluster is found; every label, in ``fit`` and ``predict``, is then
+        -1 whatever ``noise`` is.
+
+    Notes
+    -----
+    ``predict`` on exactly the training data returns ``labels_``, so that scoring the fit data
+    in-sample reproduces ``fit_predict``. On new data it needs at least
+    ``2 * min_samples`` training samples (an hdbscan requirement).
+
+    hdbscan can select a single cluster only with ``allow_single_cluster=True``, whose
+    prediction it does not support, so that option is not offered.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skcse.cluster import HDBSCAN
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = HDBSCAN(min_cluster_size=5).fit(X)
+    >>> model.n_clusters_ > 0
+    True
+    >>> bool((model.predict(X[:5]) >= 0).all())
+    True
+    """
+
+    def __init__(
+        self,
+        min_cluster_size: int = 5,
+        min_samples: int | None = None,
+        metric: str = "euclidean",
+        cluster_selection_method: str = "eom",
+        cluster_selection_epsilon: float = 0.0,
+        alpha: float = 1.0,
+        noise: str = "soft",
+    ) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.metric = metric
+        self.cluster_selection_method = cluster_selection_method
+        self.cluster_selection_epsilon = cluster_selection_epsilon
+        self.alpha = alpha
+        self.noise = noise
+
+    def _check_params(self, n_samples: int) -> None:
+        check_param("min_cluster_size", self.min_cluster_size, kind=numbers.Integral, low=2)
+        check_param("min_samples", self.min_samples, kind=numbers.Integral, low=1, allow_none=True)
+        check_param("metric", self.metric, options=METRICS)
+        check_param(
+            "cluster_selection_method", self.cluster_selection_method, options=SELECTION_METHODS
+        )
+        check_param(
+            "cluster_selection_epsilon", self.cluster_selection_epsilon, kind=numbers.Real, low=0
+        )
+        check_param("alpha", self.alpha, kind=numbers.Real, low=0, low_inclusive=False)
+        check_param("noise", self.noise, options=NOISE_MODES)
+        if n_samples < self.min_cluster_size:
+            raise ValueError(
+                f"Found n_samples={n_samples}, fewer than min_cluster_size="
+                f"{self.min_cluster_size}; pass more samples or lower min_cluster_size."
+            )
+        if self.min_samples is not None and n_samples < self.min_samples:
+            raise ValueError(
+                f"Found n_samples={n_samples}, fewer than min_samples={self.min_samples}; "
+                "pass more samples or lower min_samples."
+            )
+
+    def fit(self, X: Any, y: Any = None) -> HDBSCAN:
+        """Cluster ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite numeric features, e.g. sentence embeddings reduced by UMAP.
+        y : None
+            Ignored; present for Pipeline compatibility.
+
+        Returns
+        -------
+        self : HDBSCAN
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid, or ``X`` has fewer samples than ``min_cluster_size``
+            or ``min_samples``.
+        """
+        import hdbscan
+
+        X = validate_data(self, X, dtype=np.float64, force_writeable=True)
+        self._check_params(X.shape[0])
+        self.clusterer_ = hdbscan.HDBSCAN(
+            min_cluster_size=self.min_cluster_size,
+            min_samples=self.min_samples,
+            metric=self.metric,
+            cluster_selection_method=self.cluster_selection_method,
+            cluster_selection_epsilon=float(self.cluster_selection_epsilon),
+            alpha=float(self.alpha),
+            prediction_data=True,
+        ).fit(X)
+        self.n_clusters_ = int(self.clusterer_.labels_.max()) + 1
+        if self.n_clusters_ == 0:
+            warnings.warn(
+                f"HDBSCAN found no cluster in {X.shape[0]} samples (min_cluster_size="
+                f"{self.min_cluster_size}, min_samples={self.min_samples}); every label is -1. "
+                "Lower min_cluster_size or min_samples.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.labels_ = np.full(X.shape[0], -1, dtype=np.intp)
+            self.probabilities_ = np.zeros(X.shape[0])
+        elif self.noise == "soft":
+            self.labels_, self.probabilities_ = _soft_labels(self.clusterer_)
+        else:
+            self.labels_ = self.clusterer_.labels_.astype(np.intp)
+            self.probabilities_ = self.clusterer_.probabilities_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Label points with the fitted clusters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite numeric features with the columns seen in ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            With ``noise="soft"`` the cluster of largest soft membership for every point; with
+            ``noise="keep"`` the approximate HDBSCAN label, -1 for noise. All -1 if the fit
+            found no cluster. Exactly ``labels_`` when ``X`` is the training data.
+
+        Raises
+        ------
+        ValueError
+            If the fit saw fewer than ``2 * min_samples`` samples, which hdbscan needs to
+            place new points.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, force_writeable=True, reset=False)
+        return _predict_labels(self.clusterer_, X, noise=self.noise)

@@ -1,0 +1,143 @@
+"""Tests of skcse.manifold.UMAP (tiny data: numba compiles umap once per session)."""
+
+from __future__ import annotations
+
+import inspect
+
+import joblib
+import numpy as np
+import pytest
+import umap
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skcse.manifold import UMAP
+
+FAST = {"n_neighbors": 10, "n_epochs": 20, "random_state": 0, "n_jobs": 1}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_blobs(n_samples=200, n_features=5, centers=4, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return UMAP(**FAST).fit(data[0])
+
+
+@pytest.fixture(scope="module")
+def new_points(data):
+    return data[0][:15] + np.random.RandomState(1).normal(scale=0.1, size=(15, 5))
+
+
+def expected_failed_checks(estimator):
+    reason = "umap.transform samples negatives from one random stream for the whole batch"
+    return {
+        "check_methods_sample_order_invariance": reason,
+        "check_methods_subset_invariance": reason,
+    }
+
+
+@parametrize_with_checks(
+    [UMAP(n_neighbors=5, n_epochs=10, random_state=0, n_jobs=1)],
+    expected_failed_checks=expected_failed_checks,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_fit_and_transform_output_float32(data):
+    X, _ = data
+    reducer = UMAP(**FAST)
+    assert reducer.fit_transform(X).dtype == np.float32
+    assert reducer.transform(X[:5] + 0.1).dtype == np.float32
+
+
+def test_parameters_match_installed_umap():
+    ours = inspect.signature(UMAP.__init__).parameters
+    theirs = inspect.signature(umap.UMAP.__init__).parameters
+    missing = set(theirs) - set(ours)
+    assert not missing, f"skcse.manifold.UMAP lacks umap.UMAP parameters {sorted(missing)}"
+    assert set(ours) == set(theirs)
+    for name in theirs:
+        assert ours[name].default == theirs[name].default, name
+
+
+def test_fitted_attributes(data, fitted):
+    X, _ = data
+    assert isinstance(fitted.umap_, umap.UMAP)
+    inner = fitted.umap_.get_params()
+    assert {name: inner[name] for name in FAST} == FAST
+    assert fitted.embedding_.shape == (200, 2)
+    assert fitted.n_features_in_ == 5
+
+
+def test_embedding_does_not_depend_on_y(data, fitted):
+    X, y = data
+    topics = np.array(["beauty", "food", "pets", "toys"])[y]
+    with_strings = UMAP(**FAST).fit(X, topics).embedding_
+    with_ints = UMAP(**FAST).fit_transform(X, y)
+    np.testing.assert_array_equal(with_strings, fitted.embedding_)
+    np.testing.assert_array_equal(with_ints, fitted.embedding_)
+    # The leak being guarded against: plain umap with y is supervised and differs.
+    supervised = umap.UMAP(**FAST).fit(X, y).embedding_
+    assert not np.allclose(supervised, fitted.embedding_)
+
+
+def test_fit_leaves_dict_parameters_unchanged(data):
+    reducer = UMAP(tqdm_kwds={"disable": True}, metric_kwds={}, **FAST).fit(data[0])
+    assert reducer.tqdm_kwds == {"disable": True}
+    assert reducer.metric_kwds == {}
+    assert "desc" in reducer.umap_.tqdm_kwds
+
+
+def test_transform_of_training_data_is_a_copy_of_the_embedding(data, fitted):
+    X, _ = data
+    out = fitted.transform(X)
+    np.testing.assert_array_equal(out, fitted.embedding_)
+    out[:] = 0
+    assert np.abs(fitted.embedding_).sum() > 0
+
+
+def test_joblib_roundtrip_transforms_identically(fitted, new_points, tmp_path):
+    path = tmp_path / "umap.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    expected = fitted.transform(new_points)
+    assert expected.shape == (15, 2)
+    np.testing.assert_array_equal(loaded.transform(new_points), expected)
+    np.testing.assert_array_equal(loaded.embedding_, fitted.embedding_)
+
+
+def test_clone_get_and_set_params(data, fitted):
+    X, _ = data
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "umap_")
+    assert copy.set_params(n_components=3) is copy
+    assert copy.get_params()["n_components"] == 3
+    assert copy.fit_transform(X).shape == (200, 3)
+    assert fitted.embedding_.shape == (200, 2)
+
+
+def test_feature_names_and_pandas_output(data):
+    X, _ = data
+    reducer = UMAP(n_components=3, **FAST).set_output(transform="pandas")
+    frame = reducer.fit_transform(X)
+    assert list(frame.columns) == ["umap0", "umap1", "umap2"]
+    assert list(reducer.get_feature_names_out()) == ["umap0", "umap1", "umap2"]
+    np.testing.assert_array_equal(frame.to_numpy(), reducer.embedding_)
+    assert list(reducer.transform(X[:4]).columns) == ["umap0", "umap1", "umap2"]
+
+
+def test_graph_transform_mode_is_rejected(data):
+    with pytest.raises(ValueError, match="transform_mode must be one of"):
+        UMAP(transform_mode="graph", **FAST).fit(data[0])
+
+
+def test_transform_checks_feature_count(fitted):
+    with pytest.raises(ValueError, match="5 features"):
+        fitted.transform(np.zeros((3, 4)))
