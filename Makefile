@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/skcse compare
 
 lint: install
 	$(BIN)/ruff check .

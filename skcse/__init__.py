@@ -1,7 +1,25 @@
-"""skcse: scikit-learn compatible SimCSE sentence embeddings, judged by clustering."""
+"""skcse: scikit-learn compatible SimCSE sentence embeddings, judged by clustering.
 
+The estimators import torch, transformers, umap and hdbscan only when they are used, so
+``import skcse`` stays fast.
+"""
+
+from skcse.cluster import HDBSCAN
+from skcse.datasets import load_amazon_reviews
 from skcse.encoder import SimCSEEncoder
+from skcse.manifold import UMAP
+from skcse.metrics import make_clustering_scorer, v_measure_scorer
+from skcse.model_selection import InSampleSplit
 
 __version__ = "0.1.0"
 
-__all__ = ["SimCSEEncoder", "__version__"]
+__all__ = [
+    "HDBSCAN",
+    "UMAP",
+    "InSampleSplit",
+    "SimCSEEncoder",
+    "__version__",
+    "load_amazon_reviews",
+    "make_clustering_scorer",
+    "v_measure_scorer",
+]

@@ -21,21 +21,14 @@ META_FILE = "skcse.json"
 def _sentence_transformers_files(
     folder: Path, *, pooling: str, dimension: int, max_seq_length: int, normalize: bool
 ) -> None:
+    kinds = ["Transformer", "Pooling"] + (["Normalize"] if normalize else [])
+    paths = ["", "1_Pooling", "2_Normalize"]
     modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": i, "name": str(i), "path": paths[i], "type": f"sentence_transformers.models.{kind}"}
+        for i, kind in enumerate(kinds)
     ]
-    if normalize:
-        modules.append(
-            {
-                "idx": 2,
-                "name": "2",
-                "path": "2_Normalize",
-                "type": "sentence_transformers.models.Normalize",
-            }
-        )
-        (folder / "2_Normalize").mkdir()
-    (folder / "1_Pooling").mkdir()
+    for entry in modules[1:]:
+        (folder / entry["path"]).mkdir()
     pooling_config = {
         "word_embedding_dimension": dimension,
         "pooling_mode_cls_token": pooling == "cls",

@@ -6,7 +6,10 @@ This module knows nothing of scikit-learn; the estimator in :mod:`skcse.encoder`
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +18,7 @@ from tqdm.auto import tqdm
 
 from skcse._backbone import autocast, embed, tokenize
 
-__all__ = ["count_steps", "simcse_loss", "batch_loss", "train_simcse"]
+__all__ = ["Checkpointer", "batch_loss", "count_steps", "simcse_loss", "train_simcse"]
 
 # Both reference recipes (the SimCSE code through the HF Trainer, sentence-transformers' fit)
 # clip the gradient norm at 1.0.
@@ -80,6 +83,60 @@ def _linear_schedule(warmup_steps: int, total_steps: int):
     return factor
 
 
+class Checkpointer:
+    """Writes and reads one training checkpoint file, atomically.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Where ``checkpoint.pt`` lives; created on the first save.
+    every : int
+        Save after every ``every`` optimizer steps.
+    fingerprint : str
+        Identifies the parameters and data; a checkpoint with another fingerprint is ignored.
+    """
+
+    FILE = "checkpoint.pt"
+
+    def __init__(self, folder: str | os.PathLike[str], every: int, fingerprint: str) -> None:
+        self.path = Path(folder) / self.FILE
+        self.every = every
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict[str, Any] | None:
+        """Return the saved state, or None when there is none for this fingerprint."""
+        if not self.path.is_file():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != self.fingerprint:
+            warnings.warn(
+                f"{self.path} belongs to a fit with other parameters or data; "
+                "training starts afresh and will replace it.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` to a temporary file, then rename it over the checkpoint."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save({**state, "fingerprint": self.fingerprint}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def remove(self) -> None:
+        """Delete the checkpoint once the fit it belongs to has finished."""
+        self.path.unlink(missing_ok=True)
+
+
 def train_simcse(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -97,8 +154,9 @@ def train_simcse(
     device: torch.device,
     dtype: torch.dtype | None,
     generator: torch.Generator,
+    checkpointer: Checkpointer | None = None,
     progress: bool = False,
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], int]:
     """Train ``model`` in place with unsupervised SimCSE.
 
     Parameters
@@ -106,11 +164,16 @@ def train_simcse(
     generator : torch.Generator
         Drives the data order; dropout draws from torch's global generator, which the caller
         seeds.
+    checkpointer : Checkpointer or None
+        If given, the model, optimizer, schedule, random states and data order are saved
+        every ``checkpointer.every`` steps, and a matching checkpoint is resumed from.
 
     Returns
     -------
     history : dict
         ``{"loss": [...], "learning_rate": [...]}``, one entry per optimizer step.
+    resumed_from : int
+        The step a checkpoint resumed from, 0 for a fresh start.
 
     Raises
     ------
@@ -120,7 +183,7 @@ def train_simcse(
     total = count_steps(len(texts), batch_size, epochs, max_steps)
     history: dict[str, list[float]] = {"loss": [], "learning_rate": []}
     if total == 0:
-        return history
+        return history, 0
     # Biases and normalization weights take no weight decay, as in the reference recipes.
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
@@ -133,15 +196,32 @@ def train_simcse(
     )
     warmup_steps = math.ceil(warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup_steps, total))
+    step, start, order = 0, 0, None
+    saved = checkpointer.load() if checkpointer is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in saved:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        history, step, start, order = (
+            saved["history"],
+            saved["step"],
+            saved["start"],
+            saved["order"],
+        )
+    resumed_from = step
     model.train()
-    step = 0
-    with tqdm(total=total, desc="SimCSE fit", unit="step", disable=not progress) as bar:
+    with tqdm(
+        total=total, initial=step, desc="SimCSE fit", unit="step", disable=not progress
+    ) as bar:
         while step < total:
-            order = torch.randperm(len(texts), generator=generator).tolist()
-            for start in range(0, len(order), batch_size):
+            if order is None:
+                order, start = torch.randperm(len(texts), generator=generator).tolist(), 0
+            while step < total and len(order) - start >= 2:
                 index = order[start : start + batch_size]
-                if len(index) < 2 or step >= total:
-                    break
                 loss = batch_loss(
                     model,
                     tokenizer,
@@ -165,7 +245,29 @@ def train_simcse(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                step += 1
+                step, start = step + 1, start + batch_size
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4f}")
-    return history
+                if checkpointer is not None and step % checkpointer.every == 0 and step < total:
+                    checkpointer.save(
+                        {
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(),
+                            "generator": generator.get_state(),
+                            "torch_rng": torch.get_rng_state(),
+                            **(
+                                {"cuda_rng": torch.cuda.get_rng_state(device)}
+                                if device.type == "cuda"
+                                else {}
+                            ),
+                            "history": history,
+                            "step": step,
+                            "start": start,
+                            "order": order,
+                        }
+                    )
+            order = None
+    if checkpointer is not None:
+        checkpointer.remove()
+    return history, resumed_from

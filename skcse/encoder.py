@@ -69,6 +69,14 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     random_state : int, RandomState instance or None, default=None
         Seeds the data order and the dropout masks. The same value gives identical
         embeddings on the same machine.
+    checkpoint_dir : str, path-like or None, default=None
+        If set, training state (model, optimizer, schedule, random states, data order) is
+        written atomically to ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_steps``
+        steps. A later ``fit`` with the same parameters and data resumes from it and ends
+        with the same weights as an uninterrupted fit; the file is removed when a fit
+        finishes. A checkpoint of other parameters or data is ignored with a warning.
+    checkpoint_steps : int, default=100
+        Steps between checkpoints.
     verbose : int, default=0
         0 prints nothing; 1 shows progress bars for fit (with the running loss) and
         transform.
@@ -87,6 +95,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Optimizer steps taken.
     device_ : str
         The device the model lives on.
+    resumed_from_step_ : int
+        The step a checkpoint resumed training from, 0 for a fresh start.
 
     Notes
     -----
@@ -120,6 +130,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         device: str | None = None,
         precision: str = "auto",
         random_state: int | np.random.RandomState | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_steps: int = 100,
         verbose: int = 0,
     ) -> None:
         self.model_name_or_path = model_name_or_path
@@ -137,6 +149,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.device = device
         self.precision = precision
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_steps = checkpoint_steps
         self.verbose = verbose
 
     def _check_params(self) -> None:
@@ -161,6 +175,14 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_param("temperature", self.temperature, kind=numbers.Real, low=0, low_inclusive=False)
         check_param("dropout", self.dropout, kind=numbers.Real, low=0, high=1, allow_none=True)
         check_param("normalize", self.normalize, kind=(bool, np.bool_))
+        check_param("checkpoint_steps", self.checkpoint_steps, kind=numbers.Integral, low=1)
+        if self.checkpoint_dir is not None and not isinstance(
+            self.checkpoint_dir, str | os.PathLike
+        ):
+            raise TypeError(
+                "checkpoint_dir must be None or a folder path, got "
+                f"{type(self.checkpoint_dir).__name__}."
+            )
         check_param("verbose", self.verbose, kind=numbers.Integral, low=0)
 
     def fit(self, X: Any, y: Any = None) -> SimCSEEncoder:
@@ -202,7 +224,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 self.model_name_or_path, self.dropout, quiet=self.verbose == 0
             )
             model.to(device)
-            history = train_simcse(
+            history, resumed_from = train_simcse(
                 model,
                 tokenizer,
                 texts,
@@ -218,6 +240,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 device=device,
                 dtype=dtype,
                 generator=torch.Generator().manual_seed(seed),
+                checkpointer=self._checkpointer(texts),
                 progress=self.verbose > 0,
             )
         model.eval()
@@ -227,7 +250,23 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.history_ = history
         self.n_steps_ = len(history["loss"])
         self.device_ = str(device)
+        self.resumed_from_step_ = resumed_from
         return self
+
+    def _checkpointer(self, texts: list[str]):
+        from joblib import hash as joblib_hash
+
+        from skcse._training import Checkpointer
+
+        if self.checkpoint_dir is None:
+            return None
+        # Everything that shapes the training run, and nothing that only says where or how
+        # loudly: a resumed fit must be the same fit.
+        # The seed is left out: a resumed fit restores every random state from the checkpoint.
+        ignored = {"checkpoint_dir", "checkpoint_steps", "verbose"}
+        params = {k: v for k, v in self.get_params().items() if k not in ignored}
+        fingerprint = joblib_hash((params, texts))
+        return Checkpointer(self.checkpoint_dir, self.checkpoint_steps, fingerprint)
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed texts.
@@ -340,6 +379,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "params": params,
             "n_steps_": self.n_steps_,
             "history_": self.history_,
+            "resumed_from_step_": self.resumed_from_step_,
         }
         write_folder(
             path,
@@ -383,6 +423,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         encoder.n_features_out_ = int(model.config.hidden_size)
         encoder.history_ = meta["history_"]
         encoder.n_steps_ = meta["n_steps_"]
+        encoder.resumed_from_step_ = meta["resumed_from_step_"]
         encoder.device_ = device
         return encoder
 

@@ -60,6 +60,8 @@ def test_init_stores_parameters_unchanged():
         device="cuda",
         precision="bf16",
         random_state=6,
+        checkpoint_dir="ckpt",
+        checkpoint_steps=9,
         verbose=1,
     )
     assert SimCSEEncoder(**params).get_params() == params
@@ -184,6 +186,8 @@ def test_bad_input_names_the_problem(tiny_bert, X, error, match):
         ("dropout", 1.5, "dropout must be <= 1"),
         ("learning_rate", float("nan"), "learning_rate must be finite"),
         ("max_steps", -2, "max_steps must be >= 0"),
+        ("checkpoint_steps", 0, "checkpoint_steps must be >= 1"),
+        ("checkpoint_dir", 3, "checkpoint_dir must be None or a folder path"),
     ],
 )
 def test_invalid_parameter_fails_at_fit_naming_it(tiny_bert, texts, param, value, match):
@@ -508,3 +512,92 @@ def test_save_refuses_to_overwrite_and_leaves_no_partial_folder(tiny_bert, texts
         SimCSEEncoder.load(tmp_path)
     with pytest.raises(NotFittedError):
         SimCSEEncoder().save(tmp_path / "unfitted")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty and whitespace strings",
+        "100,000-character text",
+        "unicode, emoji and right-to-left scripts",
+        "duplicate texts",
+    ],
+)
+def test_documented_edge_cases_embed_without_error(tiny_bert, texts, case):
+    extra = {
+        "empty and whitespace strings": ["", "   ", "\n\t"],
+        "100,000-character text": ["word " * 20_000],
+        "unicode, emoji and right-to-left scripts": [
+            "naïve café ✓",
+            "🐶🐱🎉",
+            "مرحبا بالعالم",
+            "שלום",
+        ],
+        "duplicate texts": [texts[0]] * 4,
+    }[case]
+    data = texts[:12] + extra
+    encoder = _fitted(tiny_bert, data, batch_size=4)
+    out = encoder.transform(data)
+    assert out.shape == (len(data), 32)
+    assert np.all(np.isfinite(out))
+    assert np.all(np.isfinite(encoder.history_["loss"]))
+
+
+CHECKPOINTED = dict(FAST, epochs=3, checkpoint_steps=4, random_state=0)
+
+
+def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):
+    """A process killed after its second checkpoint; the next fit picks up from there."""
+    ckpt = tmp_path / "ckpt"
+    np.save(tmp_path / "texts.npy", np.array(texts))
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import numpy as np
+        import skcse._training as training
+        from skcse import SimCSEEncoder
+
+        save, saves = training.Checkpointer.save, []
+
+        def save_then_die(self, state):
+            save(self, state)
+            saves.append(state["step"])
+            if len(saves) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        training.Checkpointer.save = save_then_die
+        texts = np.load({str(tmp_path / "texts.npy")!r}).tolist()
+        SimCSEEncoder({tiny_bert!r}, checkpoint_dir={str(ckpt)!r}, **{CHECKPOINTED!r}).fit(texts)
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", script])
+    assert killed.returncode == -9
+    assert (ckpt / "checkpoint.pt").is_file()
+    assert list(ckpt.iterdir()) == [ckpt / "checkpoint.pt"]  # no temporary file left behind
+
+    resumed = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
+    assert resumed.resumed_from_step_ == 8
+    assert resumed.n_steps_ == 18 and len(resumed.history_["loss"]) == 18
+    assert not (ckpt / "checkpoint.pt").exists()  # removed once the fit finished
+
+    straight = SimCSEEncoder(tiny_bert, **CHECKPOINTED).fit(texts)
+    assert straight.resumed_from_step_ == 0
+    assert resumed.history_ == straight.history_
+    for (name, a), b in zip(
+        resumed.model_.state_dict().items(), straight.model_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_of_other_data_is_ignored_with_a_warning(
+    tiny_bert, texts, tmp_path, monkeypatch
+):
+    import skcse._training as training
+
+    ckpt = tmp_path / "ckpt"
+    monkeypatch.setattr(training.Checkpointer, "remove", lambda self: None)  # keep the last one
+    SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
+    assert (ckpt / "checkpoint.pt").is_file()
+    with pytest.warns(UserWarning, match="other parameters or data"):
+        other = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts[:40])
+    assert other.resumed_from_step_ == 0
