@@ -41,7 +41,7 @@ def _scores(y: Sequence[Any], labels: np.ndarray) -> dict[str, float]:
     }
 
 
-def _umap_hdbscan(n_samples: int, seed: int, n_components: int = 5):
+def _umap_hdbscan(n_samples: int, seed: int):
     from sklearn.pipeline import make_pipeline
 
     from skcse.cluster import HDBSCAN
@@ -54,7 +54,7 @@ def _umap_hdbscan(n_samples: int, seed: int, n_components: int = 5):
     return make_pipeline(
         UMAP(
             n_neighbors=50,
-            n_components=n_components,
+            n_components=5,
             metric="cosine",
             min_dist=0.0,
             random_state=seed,

