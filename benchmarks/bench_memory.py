@@ -1,0 +1,80 @@
+"""Peak memory of SimCSEEncoder.transform: 10,000 vs 100,000 short texts.
+
+Each size runs in its own process, so that each peak RSS is its own. The texts are review
+titles from the reviews CSV (``--data`` or ``SKCSE_DATA``), repeated to the size asked for.
+``transform`` tokenizes one batch at a time, so its memory should grow only by the output
+array (n x 384 float32 = 1.5 MB per 1,000 texts), not by the tokenized corpus.
+
+    python benchmarks/bench_memory.py --sizes 10000 100000 --json memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def child(n: int, data: str | None) -> dict:
+    from skcse import SimCSEEncoder, load_amazon_reviews
+
+    titles = [t for t in load_amazon_reviews(data).frame["Title"].dropna() if str(t).strip()]
+    texts = [titles[i % len(titles)] for i in range(n)]
+    encoder = SimCSEEncoder(epochs=0).fit(texts[:2])
+    before = _peak_mb()
+    start = time.perf_counter()
+    X = encoder.transform(texts)
+    seconds = time.perf_counter() - start
+    return {
+        "n_texts": n,
+        "peak_rss_mb_before_transform": round(before, 1),
+        "peak_rss_mb": round(_peak_mb(), 1),
+        "output_mb": round(X.nbytes / 2**20, 1),
+        "seconds": round(seconds, 1),
+        "texts_per_second": round(n / seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--data", default=os.environ.get("SKCSE_DATA"))
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.data)))
+        return
+    rows = []
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--child", str(n)]
+        if args.data:
+            cmd += ["--data", args.data]
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    print(f"{'texts':>8} {'RSS before':>11} {'peak RSS':>9} {'output':>7} {'texts/s':>8}")
+    for r in rows:
+        print(
+            f"{r['n_texts']:>8} {r['peak_rss_mb_before_transform']:>9.0f}MB "
+            f"{r['peak_rss_mb']:>7.0f}MB {r['output_mb']:>5.0f}MB {r['texts_per_second']:>8.0f}"
+        )
+    if len(rows) > 1:
+        growth = rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]
+        print(
+            f"peak RSS grows by {growth:.0f} MB from {rows[0]['n_texts']} to {rows[-1]['n_texts']}"
+        )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
