@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +40,21 @@ def reviews_path() -> Path | None:
     """The shared reviews CSV, or SKCSE_DATA if set; None when neither exists."""
     path = Path(os.environ.get("SKCSE_DATA", REVIEWS))
     return path if path.is_file() else None
+
+
+def call_in_fresh_process(dump: Path, method: str, texts: list[str], workdir: Path) -> np.ndarray:
+    """``joblib.load(dump)`` in a new Python process and return ``obj.<method>(texts)``."""
+    np.save(workdir / "texts.npy", np.array(texts))
+    script = textwrap.dedent(
+        f"""
+        import joblib, numpy as np
+        obj = joblib.load({str(dump)!r})
+        texts = np.load({str(workdir / "texts.npy")!r}).tolist()
+        np.save({str(workdir / "result.npy")!r}, obj.{method}(texts))
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    return np.load(workdir / "result.npy")
 
 
 def _save_tiny(kind: str, folder: Path) -> Path:

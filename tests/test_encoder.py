@@ -19,6 +19,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks
 from transformers import AutoModel, AutoTokenizer
 
+from conftest import call_in_fresh_process
 from skcse import SimCSEEncoder
 from skcse._training import batch_loss
 
@@ -385,17 +386,7 @@ def test_pickle_round_trip_in_a_fresh_process(tiny_bert, texts, tmp_path):
     dump = tmp_path / "encoder.joblib"
     joblib.dump(encoder, dump)
     shutil.rmtree(folder)
-    np.save(tmp_path / "texts.npy", np.array(texts))
-    script = textwrap.dedent(
-        f"""
-        import joblib, numpy as np
-        encoder = joblib.load({str(dump)!r})
-        texts = np.load({str(tmp_path / "texts.npy")!r}).tolist()
-        np.save({str(tmp_path / "out.npy")!r}, encoder.transform(texts))
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True)
-    got = np.load(tmp_path / "out.npy")
+    got = call_in_fresh_process(dump, "transform", texts, tmp_path)
     assert np.abs(got - expected).max() <= 1e-6
 
 

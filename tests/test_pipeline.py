@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import joblib
 import numpy as np
 import pytest
@@ -13,7 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import skcse._training
-from conftest import make_texts
+from conftest import call_in_fresh_process, make_texts
 from skcse import SimCSEEncoder
 from skcse.cluster import HDBSCAN
 from skcse.manifold import UMAP
@@ -80,17 +76,9 @@ def test_fitted_pipeline_predicts_the_same_after_joblib_in_a_fresh_process(tiny_
     expected = pipe.predict(new_texts)
     dump = tmp_path / "pipe.joblib"
     joblib.dump(pipe, dump)
-    np.save(tmp_path / "new.npy", np.array(new_texts))
-    script = textwrap.dedent(
-        f"""
-        import joblib, numpy as np
-        pipe = joblib.load({str(dump)!r})
-        new_texts = np.load({str(tmp_path / "new.npy")!r}).tolist()
-        np.save({str(tmp_path / "labels.npy")!r}, pipe.predict(new_texts))
-        """
+    np.testing.assert_array_equal(
+        call_in_fresh_process(dump, "predict", new_texts, tmp_path), expected
     )
-    subprocess.run([sys.executable, "-c", script], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), expected)
 
 
 @pytest.mark.integration
