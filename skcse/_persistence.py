@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from skcse._backbone import transformers_quiet
+
 __all__ = ["META_FILE", "read_folder", "write_folder"]
 
 META_FILE = "skcse.json"
@@ -89,9 +91,14 @@ def write_folder(
         raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    # mkdtemp makes the folder private (0700); the saved model is meant to be shared.
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
+        with transformers_quiet(True):
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
         _sentence_transformers_files(
             staging,
             pooling=pooling,
@@ -132,8 +139,6 @@ def read_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any, Any]
         If the folder or its skcse metadata is missing.
     """
     from transformers import AutoModel, AutoTokenizer
-
-    from skcse._backbone import transformers_quiet
 
     folder = Path(path).expanduser()
     meta_file = folder / META_FILE

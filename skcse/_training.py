@@ -247,7 +247,7 @@ def train_simcse(
                 optimizer.zero_grad(set_to_none=True)
                 step, start = step + 1, start + batch_size
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}")
+                bar.set_postfix(loss=f"{value:.3g}")
                 if checkpointer is not None and step % checkpointer.every == 0 and step < total:
                     checkpointer.save(
                         {

@@ -1,24 +1,101 @@
-"""The README's Python examples run as written."""
+"""The README's and the documentation's Python examples run as written; the docs build."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, reviews_path
+
+DOCS = REPO / "docs"
+REPORT = DOCS / "_static" / "compare" / "report.json"
+CLI_COMMANDS = ("compare", "fit", "embed", "cluster")
 
 
 def _python_blocks(path):
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+def _run_blocks(path, namespace: dict) -> None:
+    for number, block in enumerate(_python_blocks(path), start=1):
+        exec(compile(block, f"{path.name}, block {number}", "exec"), namespace)
+
+
 @pytest.mark.integration
 def test_readme_examples_run(tmp_path, monkeypatch):
     blocks = _python_blocks(REPO / "README.md")
     assert len(blocks) >= 2
+    if any("load_amazon_reviews" in block for block in blocks):
+        # The README's search example reads the reviews; never download them in a test.
+        if reviews_path() is None:
+            pytest.skip("the README example needs the reviews (SKCSE_DATA or ../shared)")
+        monkeypatch.setenv("SKCSE_DATA", str(reviews_path()))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in blocks:  # later blocks reuse earlier names, as a reader would
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["X"].shape == (8, 384)
+
+
+def _docs_pages():
+    """One parameter per docs page with Python blocks; integration if it loads the model."""
+    pages = []
+    for path in sorted(DOCS.glob("*.md")):
+        if not _python_blocks(path):
+            continue
+        text = path.read_text()
+        uses_model = "SimCSEEncoder(" in text or "SentenceTransformer(" in text
+        marks = [pytest.mark.integration] if uses_model else []
+        pages.append(pytest.param(path.name, marks=marks, id=path.stem))
+    return pages
+
+
+def test_docs_have_examples():
+    names = {param.values[0] for param in _docs_pages()}
+    assert {"getting_started.md", "guide_simcse.md", "guide_model_selection.md"} <= names
+
+
+@pytest.mark.parametrize("page", _docs_pages())
+def test_docs_examples_run(page, tmp_path, monkeypatch):
+    # Blocks run in order in one namespace per page, in an empty folder, as a reader would.
+    monkeypatch.chdir(tmp_path)
+    _run_blocks(DOCS / page, {"__name__": "__main__"})
+
+
+def test_cli_page_lists_every_option(capsys):
+    from skcse.cli import main
+
+    page = (DOCS / "cli.md").read_text()
+    for command in CLI_COMMANDS:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        options = set(re.findall(r"--[a-z][a-z-]+", capsys.readouterr().out)) - {"--help"}
+        assert options, command
+        section = page.split(f"## `skcse {command}`")[1].split("\n## ")[0]
+        missing = sorted(option for option in options if f"`{option}" not in section)
+        assert not missing, f"docs/cli.md, skcse {command}: options not documented: {missing}"
+
+
+def test_docs_build_without_warnings(tmp_path):
+    # The command CI relies on: any Sphinx warning (bad reST in a docstring, a missing plot,
+    # a broken report.json) fails the build.
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The results table is generated from report.json at build time.
+    report = json.loads(REPORT.read_text())
+    html = (out / "results.html").read_text()
+    for stage in report["stages"].values():
+        assert re.search(rf"<td[^>]*><p>{stage['v_measure']:.3f}</p></td>", html), stage["title"]
+    assert f"{report['n_samples']} reviews" in html
+    for plot in report["plots"]:
+        assert (out / "_images" / plot).is_file()
