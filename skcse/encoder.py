@@ -262,8 +262,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if self.checkpoint_dir is None:
             return None
         # Everything that shapes the training run, and nothing that only says where or how
-        # loudly: a resumed fit must be the same fit.
-        # The seed is left out: a resumed fit restores every random state from the checkpoint.
+        # loudly: a resumed fit must be the same fit. random_state is part of it; the random
+        # states themselves are restored from the checkpoint.
         ignored = {"checkpoint_dir", "checkpoint_steps", "verbose"}
         params = {k: v for k, v in self.get_params().items() if k not in ignored}
         fingerprint = joblib_hash((params, texts))
