@@ -133,9 +133,10 @@ def load_backbone(
             tokenizer = AutoTokenizer.from_pretrained(name)
             model = AutoModel.from_pretrained(name, config=config)
     except OSError as exc:
+        # The advice comes first: the command line shows only the first line of an error.
         raise OSError(
-            f"Could not load the model {name!r}: {exc}\nWithout network access only local "
-            "folders work; model_name_or_path=None uses the embedded all-MiniLM-L6-v2."
+            f"Could not load the model {name!r} (without network access only local folders "
+            f"work; model_name_or_path=None uses the embedded all-MiniLM-L6-v2): {exc}"
         ) from exc
     return tokenizer, model
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import subprocess
@@ -200,6 +201,22 @@ def test_missing_local_model_folder_is_named(tmp_path, texts):
     missing = tmp_path / "no-such-model"
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         SimCSEEncoder(str(missing), **FAST).fit(texts)
+
+
+def test_unreachable_hub_model_names_the_offline_fallback(texts):
+    script = "from skcse import SimCSEEncoder; SimCSEEncoder('distilroberta-base').fit(['a', 'b'])"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},  # no network here; fail at once, not retry
+    )
+    assert result.returncode == 1
+    expected = (
+        "OSError: Could not load the model 'distilroberta-base' (without network access only "
+        "local folders work; model_name_or_path=None uses the embedded all-MiniLM-L6-v2)"
+    )
+    assert any(line.startswith(expected) for line in result.stderr.splitlines())
 
 
 def test_single_text_can_load_without_training(tiny_bert):
