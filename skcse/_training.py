@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from skcse._backbone import autocast, embed, tokenize
+from skcse._io import atomic_write
 
 __all__ = ["Checkpointer", "batch_loss", "count_steps", "simcse_loss", "train_simcse"]
 
@@ -120,17 +121,8 @@ class Checkpointer:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` to a temporary file, then rename it over the checkpoint."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as handle:
-                torch.save({**state, "fingerprint": self.fingerprint}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_write(self.path) as handle:
+            torch.save({**state, "fingerprint": self.fingerprint}, handle)
 
     def remove(self) -> None:
         """Delete the checkpoint once the fit it belongs to has finished."""

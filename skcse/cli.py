@@ -8,9 +8,7 @@ code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,13 +33,14 @@ def _read_table(path: str, column: str | None, label_column: str | None = None):
             frame = pd.read_csv(file, sep="\t" if file.suffix.lower() == ".tsv" else ",")
         except pd.errors.EmptyDataError:
             raise UsageError(f"{path} is empty") from None
-        for name in (column or "Text", label_column):
+        column = column or "Text"
+        for name in (column, label_column):
             if name is not None and name not in frame.columns:
                 raise UsageError(
                     f"{path} has no column {name!r}; its columns are {list(frame.columns)}"
                 )
-        frame = frame.dropna(subset=[column or "Text"])
-        texts = frame[column or "Text"].astype(str).tolist()
+        frame = frame.dropna(subset=[column])
+        texts = frame[column].astype(str).tolist()
         labels = frame[label_column].astype(str).to_numpy() if label_column else None
     else:
         if label_column:
@@ -57,16 +56,10 @@ def _save_npy(path: str, array) -> None:
     """Write an .npy file atomically, so a failure never leaves a partial file."""
     import numpy as np
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from skcse._io import atomic_write
+
+    with atomic_write(path) as handle:
+        np.save(handle, array)
 
 
 def _encoder_for(model: str | None, texts, quiet: bool):

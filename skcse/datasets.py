@@ -18,15 +18,17 @@ import os
 import sys
 import urllib.error
 import urllib.request
-import uuid
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 from tqdm import tqdm
+
+from skcse._io import atomic_write
 
 __all__ = [
     "AMAZON_REVIEWS_FILENAME",
@@ -292,18 +294,9 @@ def _download_error(url: str, dest: Path, reason: object) -> DownloadError:
 
 def _download(url: str, dest: Path, *, progress: bool | None) -> None:
     """Download ``url`` to ``dest`` atomically: ``dest`` is either complete or absent."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name in the same folder: os.replace is only atomic within one file system,
-    # and concurrent downloads must not write into each other's file.
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
     _logger.info("Downloading %s to %s", url, dest)
-    try:
-        _fetch(url, tmp, dest, progress=progress)
-        os.replace(tmp, dest)
-    except BaseException:
-        # Also on KeyboardInterrupt, so that no half-written file is left behind.
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(dest) as out:
+        _fetch(url, out, dest, progress=progress)
     try:
         # Make the rename itself durable; not possible on every platform.
         fd = os.open(dest.parent, os.O_RDONLY)
@@ -315,8 +308,8 @@ def _download(url: str, dest: Path, *, progress: bool | None) -> None:
         pass
 
 
-def _fetch(url: str, tmp: Path, dest: Path, *, progress: bool | None) -> None:
-    """Stream ``url`` into the new file ``tmp``, fsync it and check that it is a reviews CSV."""
+def _fetch(url: str, out: BinaryIO, dest: Path, *, progress: bool | None) -> None:
+    """Stream ``url`` into the open file ``out`` and check that it is a reviews CSV."""
     network_errors = (OSError, http.client.HTTPException)  # URLError is an OSError
     request = urllib.request.Request(url, headers={"User-Agent": "skcse"})
     try:
@@ -325,7 +318,7 @@ def _fetch(url: str, tmp: Path, dest: Path, *, progress: bool | None) -> None:
         raise _download_error(url, dest, exc) from exc
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    with response, open(tmp, "xb") as out:
+    with response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         received = 0
@@ -350,10 +343,9 @@ def _fetch(url: str, tmp: Path, dest: Path, *, progress: bool | None) -> None:
         # http.client returns a short body without an error when the connection drops.
         if total is not None and received != total:
             raise _download_error(url, dest, f"incomplete: {received} of {total} bytes")
-        out.flush()
-        os.fsync(out.fileno())
+    out.flush()
     # A captive portal or error page can answer 200 with HTML; do not keep that as the data.
-    with open(tmp, "rb") as f:
+    with open(out.name, "rb") as f:
         header = f.readline(4096).decode("utf-8", errors="replace").lstrip("\ufeff").strip()
     columns = {c.strip().strip('"') for c in header.split(",")}
     if not {_TEXT, "Cat1"} <= columns:
