@@ -31,7 +31,8 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+# _static holds Markdown that pages include (benchmark tables), not pages of its own.
+exclude_patterns = ["_build", "_static", "Thumbs.db", ".DS_Store"]
 
 nitpicky = False
 autodoc_member_order = "bysource"

@@ -111,7 +111,7 @@ assert difference <= 1e-5
 # %%
 # The same folder in sentence-transformers
 # ----------------------------------------
-# sentence-transformers computes in float32, while the encoder may use bf16 autocast
+# sentence-transformers computes in float32, while the encoder may compute in bf16
 # (``precision="auto"`` on CPUs that support it), so the vectors agree up to rounding:
 # compare them by cosine similarity.
 X_st = SentenceTransformer(str(folder)).encode(new_texts)

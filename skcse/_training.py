@@ -16,14 +16,25 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from skcse._attention import fast_dropout
 from skcse._backbone import autocast, embed, tokenize
 from skcse._io import atomic_write
 
-__all__ = ["Checkpointer", "batch_loss", "count_steps", "simcse_loss", "train_simcse"]
+__all__ = [
+    "Checkpointer",
+    "batch_loss",
+    "count_steps",
+    "epoch_order",
+    "simcse_loss",
+    "train_simcse",
+]
 
 # Both reference recipes (the SimCSE code through the HF Trainer, sentence-transformers' fit)
 # clip the gradient norm at 1.0.
 MAX_GRAD_NORM = 1.0
+# Length grouping sorts pools of this many batches, as the Hugging Face Trainer's
+# group_by_length does: batches are of like lengths, yet drawn from a shuffled pool.
+POOL_BATCHES = 50
 
 
 def simcse_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -61,7 +72,8 @@ def batch_loss(
     Running both copies in one forward pass gives each its own dropout mask (the model must
     be in train mode) and keeps the matrix products large.
     """
-    features = tokenize(tokenizer, [*texts, *texts], max_seq_length, device)
+    once = tokenize(tokenizer, texts, max_seq_length, device)
+    features = {key: torch.cat([value, value]) for key, value in once.items()}
     with autocast(device, dtype):
         pooled = embed(model, features, pooling)
     z1, z2 = pooled.chunk(2)
@@ -73,6 +85,31 @@ def count_steps(n_samples: int, batch_size: int, epochs: int, max_steps: int | N
     per_epoch = n_samples // batch_size + (1 if n_samples % batch_size >= 2 else 0)
     total = per_epoch * epochs
     return total if max_steps is None else min(total, max_steps)
+
+
+def epoch_order(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator, group_by_length: bool
+) -> list[int]:
+    """Shuffle the indices for one epoch; consecutive runs of ``batch_size`` are the batches.
+
+    With ``group_by_length``, each pool of ``POOL_BATCHES`` shuffled batches is sorted by
+    length and cut into batches, whose order is shuffled again, so that a batch pads to
+    little more than its own texts' length. The only partial batch stays last.
+    """
+    order = torch.randperm(len(lengths), generator=generator)
+    if not group_by_length:
+        return order.tolist()
+    pool = batch_size * POOL_BATCHES
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        keys = torch.tensor([lengths[i] for i in chunk.tolist()])
+        chunk = chunk[torch.argsort(keys, descending=True, stable=True)]
+        batches.extend(chunk.split(batch_size))
+    full = [batch for batch in batches if len(batch) == batch_size]
+    partial = [batch for batch in batches if len(batch) < batch_size]
+    shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
+    return torch.cat([*shuffled, *partial]).tolist()
 
 
 def _linear_schedule(warmup_steps: int, total_steps: int):
@@ -146,6 +183,7 @@ def train_simcse(
     device: torch.device,
     dtype: torch.dtype | None,
     generator: torch.Generator,
+    group_by_length: bool = False,
     checkpointer: Checkpointer | None = None,
     progress: bool = False,
 ) -> tuple[dict[str, list[float]], int]:
@@ -156,6 +194,8 @@ def train_simcse(
     generator : torch.Generator
         Drives the data order; dropout draws from torch's global generator, which the caller
         seeds.
+    group_by_length : bool, default=False
+        Batch texts of like lengths together (see :func:`epoch_order`).
     checkpointer : Checkpointer or None
         If given, the model, optimizer, schedule, random states and data order are saved
         every ``checkpointer.every`` steps, and a matching checkpoint is resumed from.
@@ -185,6 +225,8 @@ def train_simcse(
             {"params": no_decay, "weight_decay": 0.0},
         ],
         lr=learning_rate,
+        # One kernel for all parameters instead of a loop over them; same arithmetic.
+        fused=device.type in ("cpu", "cuda"),
     )
     warmup_steps = math.ceil(warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup_steps, total))
@@ -205,13 +247,17 @@ def train_simcse(
             saved["order"],
         )
     resumed_from = step
+    lengths = [len(text) for text in texts]
     model.train()
-    with tqdm(
-        total=total, initial=step, desc="SimCSE fit", unit="step", disable=not progress
-    ) as bar:
+    with (
+        fast_dropout(model, device),
+        tqdm(
+            total=total, initial=step, desc="SimCSE fit", unit="step", disable=not progress
+        ) as bar,
+    ):
         while step < total:
             if order is None:
-                order, start = torch.randperm(len(texts), generator=generator).tolist(), 0
+                order, start = epoch_order(lengths, batch_size, generator, group_by_length), 0
             while step < total and len(order) - start >= 2:
                 index = order[start : start + batch_size]
                 loss = batch_loss(

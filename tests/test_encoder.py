@@ -64,6 +64,7 @@ def test_init_stores_parameters_unchanged():
         random_state=6,
         checkpoint_dir="ckpt",
         checkpoint_steps=9,
+        group_by_length=True,
         verbose=1,
     )
     assert SimCSEEncoder(**params).get_params() == params
@@ -188,6 +189,7 @@ GOOD = object()  # stands for the valid synthetic texts in the matrix below
         ({"checkpoint_steps": 0}, GOOD, ValueError, "checkpoint_steps must be >= 1"),
         ({"checkpoint_dir": 3}, GOOD, TypeError, "checkpoint_dir must be None or a folder"),
         ({"model_name_or_path": 7}, GOOD, TypeError, "model_name_or_path must be None"),
+        ({"group_by_length": "yes"}, GOOD, TypeError, "group_by_length must be bool"),
     ],
 )
 def test_bad_input_matrix(tiny_bert, texts, params, X, error, match):
@@ -632,3 +634,15 @@ def test_fit_transform_remembers_the_training_embedding(tiny_bert, texts, monkey
     encoder.fit(texts[:20])  # a refit forgets the old corpus
     encoder.transform(texts)
     assert calls == [1, 1]
+
+
+def test_half_precision_checkpoint_is_trained_in_float32(tiny_bert, texts, tmp_path):
+    import torch
+
+    half = tmp_path / "half"
+    AutoModel.from_pretrained(tiny_bert).half().save_pretrained(half)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(half)
+    encoder = _fitted(str(half), texts, max_steps=3, learning_rate=1e-3)
+    assert all(p.dtype == torch.float32 for p in encoder.model_.parameters())
+    assert np.isfinite(encoder.history_["loss"]).all()
+    assert encoder.transform(texts).dtype == np.float32

@@ -1,0 +1,38 @@
+"""The speed benchmark runs end to end in smoke mode and writes its report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, REVIEWS, reviews_path
+
+
+@pytest.mark.integration
+def test_bench_speed_smoke(tmp_path):
+    data = reviews_path()
+    if data is None:
+        pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_speed.py"), "--smoke"]
+    command += ["--data", str(data), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    fit_runs = [row["run"] for row in report["fit"]["rows"]]
+    assert fit_runs[0].startswith("sentence-transformers fit")
+    assert "skcse default" in fit_runs
+    assert all(row["pairs_per_s"] > 0 for row in report["fit"]["rows"])
+    transform = {row["run"]: row for row in report["transform"]["rows"]}
+    assert transform["skcse transform default"]["min_cosine_vs_st_fp32"] >= 0.999
+    sizes = [(row["n_texts"], row["max_seq_length"]) for row in report["scaling"]["rows"]]
+    assert sizes == [(64, 128), (128, 128), (64, 32), (64, 64)]
+    assert report["grid"]["seconds_8"] > 0 and 0 <= report["grid"]["best_score_8"] <= 1
+    table = out.with_suffix(".md").read_text()
+    assert "| skcse default |" in table and table in done.stdout
+    # Nothing written into the working directory: sentence-transformers' checkpoints went to
+    # a temporary folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speed.json", "speed.md"]

@@ -1,0 +1,190 @@
+"""The means that make training and transform fast keep the results they speed up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import skcse._attention as attention
+from skcse import SimCSEEncoder
+from skcse._attention import MaskDropout, _attention, dropout_mask, fast_dropout
+from skcse._backbone import load_backbone
+from skcse._training import POOL_BATCHES, epoch_order
+
+FAST = dict(batch_size=8, max_seq_length=32, device="cpu")
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_mask_keeps_one_minus_p(p):
+    torch.manual_seed(0)
+    keep = dropout_mask(torch.Size([1000, 1000]), p, torch.device("cpu"))
+    assert keep.dtype == torch.bool and keep.shape == (1000, 1000)
+    assert abs(keep.float().mean().item() - (1 - p)) < 0.002
+    # No structure: neighbouring 16-bit draws of one 64-bit word are independent.
+    pairs = keep.flatten()[: 4 * 250_000].view(-1, 4).float()
+    assert abs((pairs[:, 0] * pairs[:, 1]).mean().item() - (1 - p) ** 2) < 0.003
+
+
+def test_dropout_mask_follows_the_torch_seed():
+    shape, cpu = torch.Size([7, 13]), torch.device("cpu")
+    torch.manual_seed(3)
+    first, second = dropout_mask(shape, 0.3, cpu), dropout_mask(shape, 0.3, cpu)
+    torch.manual_seed(3)
+    assert torch.equal(dropout_mask(shape, 0.3, cpu), first)
+    assert not torch.equal(first, second)
+
+
+def _encoder_layer() -> torch.nn.Module:
+    module = torch.nn.Module()
+    module.is_causal = False  # as BERT's self-attention; transformers reads a missing flag as True
+    return module
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "additive", "none"])
+def test_attention_is_bert_attention_with_its_dropout_mask(monkeypatch, mask_kind):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4) for _ in range(3))
+    padding = torch.tensor([[True] * 5, [True, True, True, False, False]])[:, None, None, :]
+    mask = {
+        "bool": padding,
+        "additive": torch.zeros(padding.shape).masked_fill(~padding, torch.finfo(torch.float).min),
+        "none": None,
+    }[mask_kind]
+    keep = torch.rand(2, 3, 5, 5) > 0.25
+    monkeypatch.setattr(attention, "dropout_mask", lambda shape, p, device: keep)
+    out, weights = _attention(_encoder_layer(), q, k, v, mask, dropout=0.25, scaling=0.5)
+    scores = q @ k.transpose(-1, -2) * 0.5
+    if mask_kind != "none":
+        scores = scores.masked_fill(~padding, float("-inf"))
+    expected = (scores.softmax(-1) * keep / 0.75) @ v
+    assert weights is None
+    torch.testing.assert_close(out, expected.transpose(1, 2))
+
+
+def test_attention_without_dropout_is_pytorchs(monkeypatch):
+    monkeypatch.setattr(attention, "dropout_mask", lambda *a: pytest.fail("no mask needed"))
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4) for _ in range(3))
+    out, _ = _attention(_encoder_layer(), q, k, v, None, dropout=0.0, scaling=0.5)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=0.5)
+    torch.testing.assert_close(out, expected.transpose(1, 2))
+
+
+def test_fast_dropout_is_used_on_cpu_and_undone(tiny_model, texts, monkeypatch):
+    shapes = []
+    real = attention.dropout_mask
+    monkeypatch.setattr(attention, "dropout_mask", lambda *a: shapes.append(a[0]) or real(*a))
+    encoder = SimCSEEncoder(tiny_model, max_steps=2, dropout=0.1, **FAST).fit(texts)
+    # Per forward pass of the 2-layer models: one attention mask per layer, and hidden-state
+    # masks after the embeddings and twice per layer.
+    assert sum(len(shape) == 4 for shape in shapes) == 2 * 2
+    assert sum(len(shape) == 3 for shape in shapes) == 2 * 5
+    assert encoder.model_.config._attn_implementation == "sdpa"
+    modules = list(encoder.model_.modules())
+    assert not any(isinstance(m, MaskDropout) for m in modules)
+    assert sum(type(m) is torch.nn.Dropout for m in modules) >= 5
+    shapes.clear()
+    SimCSEEncoder(tiny_model, max_steps=2, dropout=0.0, **FAST).fit(texts)
+    assert shapes == []
+
+
+def test_fast_dropout_is_undone_after_an_error(tiny_bert):
+    _, model = load_backbone(tiny_bert)
+    before = [type(m) for m in model.modules()]
+    with pytest.raises(RuntimeError), fast_dropout(model, torch.device("cpu")):
+        assert model.config._attn_implementation == attention.ATTENTION_NAME
+        assert any(isinstance(m, MaskDropout) for m in model.modules())
+        raise RuntimeError
+    assert model.config._attn_implementation == "sdpa"
+    assert [type(m) for m in model.modules()] == before
+
+
+def test_mask_dropout_scales_kept_values_and_is_identity_in_eval():
+    torch.manual_seed(0)
+    layer = MaskDropout(0.2)
+    x = torch.ones(400, 500)
+    y = layer(x)
+    assert set(y.unique().tolist()) == {0.0, 1.25}
+    assert abs((y == 0).float().mean().item() - 0.2) < 0.005
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_epoch_order_without_grouping_is_a_plain_shuffle():
+    lengths = list(range(300))
+    order = epoch_order(lengths, 8, torch.Generator().manual_seed(1), False)
+    assert order == torch.randperm(300, generator=torch.Generator().manual_seed(1)).tolist()
+
+
+def test_epoch_order_groups_lengths_within_pools():
+    rng = np.random.default_rng(0)
+    batch, n = 8, 8 * POOL_BATCHES * 2 + 5  # two full pools and a last batch of 5
+    lengths = rng.integers(1, 1000, size=n).tolist()
+    order = epoch_order(lengths, batch, torch.Generator().manual_seed(0), True)
+    assert sorted(order) == list(range(n))
+    batches = [order[i : i + batch] for i in range(0, n, batch)]
+    assert len(batches[-1]) == 5
+    spread = np.mean([np.ptp([lengths[i] for i in b]) for b in batches[:-1]])
+    shuffled = np.mean([np.ptp(lengths[i : i + batch]) for i in range(0, n - batch, batch)])
+    assert spread < shuffled / 5
+    # The batches are shuffled, not served from longest to shortest.
+    maxima = [max(lengths[i] for i in b) for b in batches[:-1]]
+    assert maxima != sorted(maxima, reverse=True)
+    same = epoch_order(lengths, batch, torch.Generator().manual_seed(0), True)
+    other = epoch_order(lengths, batch, torch.Generator().manual_seed(1), True)
+    assert same == order and other != order
+
+
+def test_group_by_length_fit_is_reproducible(tiny_bert, texts):
+    first = SimCSEEncoder(tiny_bert, max_steps=3, group_by_length=True, random_state=0, **FAST)
+    second = SimCSEEncoder(tiny_bert, max_steps=3, group_by_length=True, random_state=0, **FAST)
+    assert first.fit(texts).history_ == second.fit(texts).history_
+    plain = SimCSEEncoder(tiny_bert, max_steps=3, random_state=0, **FAST).fit(texts)
+    assert plain.history_["loss"] != first.history_["loss"]
+
+
+def test_bf16_training_reaches_the_fp32_loss(tiny_model, texts):
+    params = dict(epochs=4, learning_rate=1e-3, dropout=0.1, random_state=0, **FAST)
+    fp32, bf16 = (
+        np.array(SimCSEEncoder(tiny_model, precision=p, **params).fit(texts).history_["loss"])
+        for p in ("fp32", "bf16")
+    )
+    # The same seed draws the same batches and dropout masks; only rounding differs.
+    assert fp32[-6:].mean() < 0.2 * fp32[:6].mean()
+    assert abs(bf16.mean() - fp32.mean()) < 0.1 * fp32.mean()
+    assert abs(bf16[-6:].mean() - fp32[-6:].mean()) < 0.5 * fp32[-6:].mean()
+
+
+def test_bf16_transform_leaves_the_model_in_fp32(tiny_bert, texts):
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", **FAST).fit(texts)
+    vectors = encoder.transform(texts)
+    assert vectors.dtype == np.float32
+    assert next(encoder.model_.parameters()).dtype == torch.float32
+    exact = SimCSEEncoder(tiny_bert, epochs=0, precision="fp32", **FAST).fit(texts)
+    reference = exact.transform(texts)
+    cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
+    assert (cosine / np.linalg.norm(reference, axis=1)).min() >= 0.999
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_dropout_attention_gradients_match_autograd(with_bias):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    bias = torch.zeros(2, 1, 1, 5, dtype=torch.float64)
+    bias[1, ..., 3:] = torch.finfo(torch.float64).min
+    bias = bias if with_bias else None
+    keep = torch.rand(2, 3, 5, 5) > 0.3
+
+    def manual(q, k, v):
+        scores = q @ k.transpose(-1, -2) * 0.5 + (0 if bias is None else bias)
+        return (scores.softmax(-1) * keep) @ v / 0.7
+
+    def ours(q, k, v):
+        return attention._DropoutAttention.apply(q, k, v, bias, keep, 0.5, 1 / 0.7)
+
+    assert torch.autograd.gradcheck(ours, (q, k, v))
+    torch.testing.assert_close(ours(q, k, v), manual(q, k, v))
+    grads = torch.autograd.grad(ours(q, k, v).square().sum(), (q, k, v))
+    expected = torch.autograd.grad(manual(q, k, v).square().sum(), (q, k, v))
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
