@@ -275,15 +275,15 @@ def child_fit(args: argparse.Namespace) -> None:
         "steps": encoder.n_steps_,
         "fit_s": fit_s,
         "transform_s": transform_s,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mib": peak_rss_mib(),
     }
     if args.device.startswith("cuda"):
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(result))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB.
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (2**20 bytes).
 
     Linux's ru_maxrss survives exec, so a child started by a big parent would report the
     parent's peak; VmHWM belongs to the new address space alone.
@@ -316,7 +316,7 @@ def part_scaling(
         rows.append(row)
         print(
             f"  N={row['n_texts']} max_seq_length={max_len}: fit {row['fit_s']:.1f} s, "
-            f"transform {row['transform_s']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB",
+            f"transform {row['transform_s']:.1f} s, peak RSS {row['peak_rss_mib']:.0f} MiB",
             flush=True,
         )
     return {"rows": rows}
@@ -441,12 +441,12 @@ def markdown(report: dict) -> str:
         "(one epoch). Time per 1,000 texts is flat when time grows linearly in N.",
         "",
         "| N | max_seq_length | steps | fit s | fit s / 1,000 texts | transform s "
-        "| transform s / 1,000 texts | peak RSS MB |",
+        "| transform s / 1,000 texts | peak RSS MiB |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(
             f"| {r['n_texts']} | {r['max_seq_length']} | {r['steps']} | {r['fit_s']:.1f} "
             f"| {1000 * r['fit_s'] / r['n_texts']:.1f} | {r['transform_s']:.1f} "
-            f"| {1000 * r['transform_s'] / r['n_texts']:.2f} | {r['peak_rss_mb']:.0f} |"
+            f"| {1000 * r['transform_s'] / r['n_texts']:.2f} | {r['peak_rss_mib']:.0f} |"
             for r in report["scaling"]["rows"]
         ),
         "",

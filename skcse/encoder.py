@@ -82,7 +82,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Batch texts of like lengths together: the shuffled texts are cut into pools of 50
         batches, each pool is sorted by length and cut into batches, and the batches are
         shuffled. Batches then pad to little more than their own texts, which made training
-        on reviews GROUP_RATIO faster on a CPU (see the Performance guide; on a GPU it was
+        on reviews 1.4× faster on a CPU (see the Performance guide; on a GPU it was
         slower). The negatives of a text become texts of similar length, which the paper's
         random batches are not; False keeps those.
     verbose : int, default=0
