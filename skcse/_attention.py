@@ -154,6 +154,7 @@ def fast_dropout(model: torch.nn.Module, device: torch.device) -> Iterator[None]
     or pickled model carries no trace of skcse's.
     """
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     if device.type != "cpu":
         yield
@@ -163,6 +164,8 @@ def fast_dropout(model: torch.nn.Module, device: torch.device) -> Iterator[None]
     attention = False
     if previous in ("sdpa", "eager"):
         AttentionInterface.register(ATTENTION_NAME, _attention)
+        # transformers builds no padding mask for an attention it has no mask function for.
+        AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
         try:
             model.set_attn_implementation(ATTENTION_NAME)
             attention = True

@@ -9,7 +9,7 @@ import torch
 import skcse._attention as attention
 from skcse import SimCSEEncoder
 from skcse._attention import MaskDropout, _attention, dropout_mask, fast_dropout
-from skcse._backbone import load_backbone
+from skcse._backbone import embed, load_backbone, tokenize
 from skcse._training import POOL_BATCHES, epoch_order
 
 FAST = dict(batch_size=8, max_seq_length=32, device="cpu")
@@ -87,6 +87,21 @@ def test_fast_dropout_is_used_on_cpu_and_undone(tiny_model, texts, monkeypatch):
     shapes.clear()
     SimCSEEncoder(tiny_model, max_steps=2, dropout=0.0, **FAST).fit(texts)
     assert shapes == []
+
+
+def test_padding_is_masked_in_the_training_attention(tiny_model, monkeypatch):
+    calls = []
+    real = attention.dropout_mask
+    monkeypatch.setattr(attention, "dropout_mask", lambda *a: calls.append(a[0]) or real(*a))
+    # A drop probability that rounds to 0: skcse's attention runs, and nothing is dropped.
+    tokenizer, model = load_backbone(tiny_model, dropout=1e-9)
+    cpu = torch.device("cpu")
+    short, long = "a short review", " ".join(["a much longer review of a toy"] * 8)
+    with fast_dropout(model.train(), cpu), torch.no_grad():
+        alone = embed(model, tokenize(tokenizer, [short], 64, cpu), "mean")
+        padded = embed(model, tokenize(tokenizer, [short, long], 64, cpu), "mean")[:1]
+    assert any(len(shape) == 4 for shape in calls)
+    torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-4)
 
 
 def test_fast_dropout_is_undone_after_an_error(tiny_bert):
