@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +33,11 @@ __all__ = [
 ]
 
 POOLINGS = ("mean", "cls", "max")
+# One lock per model for encode(); weak keys, so that a lock goes with its model.
+_MODEL_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCKS_GUARD = threading.Lock()
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Config keys that hold dropout probabilities in BERT/RoBERTa-style and DistilBERT-style models.
 DROPOUT_CONFIG_KEYS = (
@@ -277,12 +284,48 @@ def encode(
 
     Texts are tokenized one batch at a time, so memory holds one batch of token ids, not the
     whole corpus. Under ``dtype=torch.bfloat16`` the model runs with bf16 copies of its
-    weights instead of autocast; ``model`` itself is left as it is.
+    weights instead of autocast; ``model`` itself is left as it is. Calls on one model from
+    several threads run one after the other.
 
     Returns
     -------
     numpy.ndarray of shape (len(texts), hidden_size), dtype float32
     """
+    # The bf16 weights below are swapped into the module for the call, and eval mode is set
+    # on it: one call at a time per model. torch already spreads one batch over the cores.
+    with _lock_for(model):
+        return _encode_locked(
+            model,
+            tokenizer,
+            texts,
+            batch_size=batch_size,
+            max_seq_length=max_seq_length,
+            pooling=pooling,
+            normalize=normalize,
+            device=device,
+            dtype=dtype,
+            progress=progress,
+        )
+
+
+def _lock_for(model: torch.nn.Module) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _MODEL_LOCKS.setdefault(model, threading.Lock())
+
+
+def _encode_locked(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    max_seq_length: int,
+    pooling: str,
+    normalize: bool,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    progress: bool,
+) -> np.ndarray:
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     run: Any = model
     if dtype == torch.bfloat16:

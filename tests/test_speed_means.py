@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -179,6 +181,17 @@ def test_bf16_transform_leaves_the_model_in_fp32(tiny_bert, texts):
     reference = exact.transform(texts)
     cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
     assert (cosine / np.linalg.norm(reference, axis=1)).min() >= 0.999
+
+
+def test_bf16_transforms_of_one_encoder_from_several_threads(tiny_bert, texts):
+    # Small batches: many swaps of the bf16 weights per call, for the threads to interleave.
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", batch_size=2, device="cpu")
+    expected = encoder.fit(texts).transform(texts)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: encoder.transform(texts), range(16)))
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+    assert next(encoder.model_.parameters()).dtype == torch.float32
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
