@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from skcse._attention import fast_dropout
 from skcse._backbone import autocast, embed, tokenize
+from skcse._distributed import gather, mean_over_ranks, rank_and_size
 from skcse._io import atomic_write
 
 __all__ = [
@@ -37,23 +38,30 @@ MAX_GRAD_NORM = 1.0
 POOL_BATCHES = 50
 
 
-def simcse_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """InfoNCE over in-batch negatives: row i of ``z1`` must pick row i of ``z2``.
+def simcse_loss(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float, offset: int = 0
+) -> torch.Tensor:
+    """InfoNCE over in-batch negatives: row i of ``z1`` must pick row ``offset + i`` of ``z2``.
 
     Parameters
     ----------
-    z1, z2 : torch.Tensor of shape (batch, dim)
-        The two views' pooled vectors.
+    z1 : torch.Tensor of shape (batch, dim)
+        The first views' pooled vectors.
+    z2 : torch.Tensor of shape (n, dim)
+        The second views: the same batch (``n == batch``), or the batches of all ranks of a
+        distributed fit, of which this rank's start at row ``offset``.
     temperature : float
         Cosine similarities are divided by it.
+    offset : int, default=0
+        Row of ``z2`` that pairs with the first row of ``z1``.
 
     Returns
     -------
     torch.Tensor
-        The mean cross-entropy, a scalar.
+        The mean cross-entropy over the rows of ``z1``, a scalar.
     """
     logits = F.normalize(z1, dim=-1) @ F.normalize(z2, dim=-1).T / temperature
-    return F.cross_entropy(logits, torch.arange(len(z1), device=z1.device))
+    return F.cross_entropy(logits, torch.arange(offset, offset + len(z1), device=z1.device))
 
 
 def batch_loss(
@@ -66,23 +74,35 @@ def batch_loss(
     pooling: str,
     device: torch.device,
     dtype: torch.dtype | None,
+    gather_negatives: bool = False,
 ) -> torch.Tensor:
     """SimCSE loss of one batch: the B texts go through the model once, as 2B rows.
 
     Running both copies in one forward pass gives each its own dropout mask (the model must
-    be in train mode) and keeps the matrix products large.
+    be in train mode) and keeps the matrix products large. With ``gather_negatives`` in a
+    distributed fit, the second views of all ranks' batches are the candidates.
     """
     once = tokenize(tokenizer, texts, max_seq_length, device)
     features = {key: torch.cat([value, value]) for key, value in once.items()}
     with autocast(device, dtype):
         pooled = embed(model, features, pooling)
     z1, z2 = pooled.chunk(2)
+    rank, size = rank_and_size()
+    if gather_negatives and size > 1:
+        return simcse_loss(z1, gather(z2), temperature, offset=rank * len(z1))
     return simcse_loss(z1, z2, temperature)
 
 
-def count_steps(n_samples: int, batch_size: int, epochs: int, max_steps: int | None) -> int:
-    """Count the optimizer steps: a trailing batch of one text has no negative and is skipped."""
-    per_epoch = n_samples // batch_size + (1 if n_samples % batch_size >= 2 else 0)
+def count_steps(
+    n_samples: int, batch_size: int, epochs: int, max_steps: int | None, drop_last: bool = False
+) -> int:
+    """Count the optimizer steps.
+
+    A trailing batch of one text has no negative and is skipped; with ``drop_last`` (a
+    distributed fit, whose ranks must gather batches of one size) any partial batch is.
+    """
+    smallest = batch_size if drop_last else 2
+    per_epoch = n_samples // batch_size + (1 if n_samples % batch_size >= smallest else 0)
     total = per_epoch * epochs
     return total if max_steps is None else min(total, max_steps)
 
@@ -166,6 +186,18 @@ class Checkpointer:
         self.path.unlink(missing_ok=True)
 
 
+def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Some parameters (a BERT pooler, say) never take part in the loss, which
+    # DistributedDataParallel refuses unless told to look for them.
+    return DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True,
+    )
+
+
 def train_simcse(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -184,6 +216,7 @@ def train_simcse(
     dtype: torch.dtype | None,
     generator: torch.Generator,
     group_by_length: bool = False,
+    gather_negatives: bool = True,
     checkpointer: Checkpointer | None = None,
     progress: bool = False,
 ) -> tuple[dict[str, list[float]], int]:
@@ -196,6 +229,10 @@ def train_simcse(
         seeds.
     group_by_length : bool, default=False
         Batch texts of like lengths together (see :func:`epoch_order`).
+    gather_negatives : bool, default=True
+        In a distributed fit (see :mod:`skcse._distributed`), score each rank's texts against
+        the second views of all ranks. Each rank takes ``batch_size`` texts of every global
+        batch of ``world_size * batch_size``; a partial global batch is skipped.
     checkpointer : Checkpointer or None
         If given, the model, optimizer, schedule, random states and data order are saved
         every ``checkpointer.every`` steps, and a matching checkpoint is resumed from.
@@ -212,7 +249,9 @@ def train_simcse(
     FloatingPointError
         If a loss is not finite; the message names the step.
     """
-    total = count_steps(len(texts), batch_size, epochs, max_steps)
+    rank, size = rank_and_size()
+    global_batch = batch_size * size
+    total = count_steps(len(texts), global_batch, epochs, max_steps, drop_last=size > 1)
     history: dict[str, list[float]] = {"loss": [], "learning_rate": []}
     if total == 0:
         return history, 0
@@ -252,16 +291,22 @@ def train_simcse(
     with (
         fast_dropout(model, device),
         tqdm(
-            total=total, initial=step, desc="SimCSE fit", unit="step", disable=not progress
+            total=total,
+            initial=step,
+            desc="SimCSE fit",
+            unit="step",
+            disable=not progress or rank > 0,
         ) as bar,
     ):
+        runner = _data_parallel(model, device) if size > 1 else model
         while step < total:
             if order is None:
-                order, start = epoch_order(lengths, batch_size, generator, group_by_length), 0
-            while step < total and len(order) - start >= 2:
-                index = order[start : start + batch_size]
+                order, start = epoch_order(lengths, global_batch, generator, group_by_length), 0
+            while step < total and len(order) - start >= (global_batch if size > 1 else 2):
+                first = start + rank * batch_size
+                index = order[first : first + batch_size]
                 loss = batch_loss(
-                    model,
+                    runner,
                     tokenizer,
                     [texts[i] for i in index],
                     temperature=temperature,
@@ -269,8 +314,9 @@ def train_simcse(
                     pooling=pooling,
                     device=device,
                     dtype=dtype,
+                    gather_negatives=gather_negatives,
                 )
-                value = loss.item()
+                value = mean_over_ranks(loss)
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"The SimCSE loss became {value} at step {step + 1} of {total}; "
@@ -283,7 +329,7 @@ def train_simcse(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                step, start = step + 1, start + batch_size
+                step, start = step + 1, start + global_batch
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.3g}")
                 if checkpointer is not None and step % checkpointer.every == 0 and step < total:

@@ -85,6 +85,11 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         on reviews 1.4× faster on a CPU (see the Performance guide; on a GPU it was
         slower). The negatives of a text become texts of similar length, which the paper's
         random batches are not; False keeps those.
+    gather_negatives : bool, default=True
+        Only for a distributed fit (under ``torchrun``, see Notes): whether each text is
+        scored against the second views of all processes' batches (True, the contrastive
+        task of one batch of ``world_size * batch_size`` texts) or only of its own process's
+        batch. Ignored in a single process.
     verbose : int, default=0
         0 prints nothing; 1 shows progress bars for fit (with the running loss) and
         transform.
@@ -110,6 +115,14 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     -----
     A trailing batch of a single text has no negative, so it is skipped. Duplicate texts
     within one batch are false negatives; drop duplicates before ``fit``.
+
+    Launched by ``torchrun --nproc_per_node=N`` (``WORLD_SIZE`` > 1), ``fit`` trains with
+    ``DistributedDataParallel``: it joins the process group (starting it with NCCL on CUDA or
+    gloo on the CPU unless the script already did), puts each process on its own GPU
+    (``cuda:LOCAL_RANK``), and every step takes a global batch of ``N * batch_size`` texts, of
+    which each process encodes ``batch_size``. All processes must be given the same texts; a
+    trailing partial global batch is skipped, and ``checkpoint_dir`` is not supported there.
+    Every process ends with the same ``model_``.
 
     Examples
     --------
@@ -141,6 +154,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_steps: int = 100,
         group_by_length: bool = False,
+        gather_negatives: bool = True,
         verbose: int = 0,
     ) -> None:
         self.model_name_or_path = model_name_or_path
@@ -161,6 +175,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_steps = checkpoint_steps
         self.group_by_length = group_by_length
+        self.gather_negatives = gather_negatives
         self.verbose = verbose
 
     def _check_params(self) -> None:
@@ -186,6 +201,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_param("dropout", self.dropout, kind=numbers.Real, low=0, high=1, allow_none=True)
         check_param("normalize", self.normalize, kind=(bool, np.bool_))
         check_param("group_by_length", self.group_by_length, kind=(bool, np.bool_))
+        check_param("gather_negatives", self.gather_negatives, kind=(bool, np.bool_))
         check_param("checkpoint_steps", self.checkpoint_steps, kind=numbers.Integral, low=1)
         if self.checkpoint_dir is not None and not isinstance(
             self.checkpoint_dir, str | os.PathLike
@@ -214,6 +230,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         import torch
 
+        from skcse import _distributed
         from skcse._backbone import load_backbone, resolve_device, resolve_precision
         from skcse._training import train_simcse
 
@@ -224,13 +241,18 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 "SimCSE needs at least 2 texts to train: the other texts of a batch are the "
                 f"negatives, and X holds {len(texts)}. Use epochs=0 to only load the backbone."
             )
-        device = resolve_device(self.device)
+        device = _distributed.join(resolve_device(self.device))
         dtype = resolve_precision(self.precision, device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rank, size = _distributed.rank_and_size()
+        if size > 1:
+            self._check_distributed(texts)
+            seed = _distributed.agree_on_seed(seed)
         devices = [device] if device.type == "cuda" else []
-        # Seed dropout (and any freshly initialised weights) without touching the caller's RNG.
+        # Seed dropout (and any freshly initialised weights) without touching the caller's RNG;
+        # each rank draws its own dropout masks, and shuffles the data with the common seed.
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            torch.manual_seed(seed + rank)
             tokenizer, model = load_backbone(
                 self.model_name_or_path, self.dropout, quiet=self.verbose == 0
             )
@@ -252,6 +274,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 dtype=dtype,
                 generator=torch.Generator().manual_seed(seed),
                 group_by_length=bool(self.group_by_length),
+                gather_negatives=bool(self.gather_negatives),
                 checkpointer=self._checkpointer(texts),
                 progress=self.verbose > 0,
             )
@@ -265,6 +288,26 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.device_ = str(device)
         self.resumed_from_step_ = resumed_from
         return self
+
+    def _check_distributed(self, texts: list[str]) -> None:
+        from joblib import hash as joblib_hash
+
+        from skcse import _distributed
+
+        # First, and on every rank: a rank that raised alone would leave the others waiting.
+        _distributed.check_same_texts(joblib_hash(texts))
+        size = _distributed.rank_and_size()[1]
+        if self.checkpoint_dir is not None:
+            raise ValueError(
+                "checkpoint_dir is not supported in a distributed fit; set it to None."
+            )
+        needed = size * self.batch_size
+        if len(texts) < needed and self.epochs > 0 and self.max_steps != 0:
+            raise ValueError(
+                f"A distributed fit over {size} processes takes global batches of "
+                f"{size} x batch_size = {needed} texts, and X holds {len(texts)}; "
+                "lower batch_size or use fewer processes."
+            )
 
     def _checkpointer(self, texts: list[str]):
         from joblib import hash as joblib_hash

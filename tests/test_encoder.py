@@ -65,6 +65,7 @@ def test_init_stores_parameters_unchanged():
         checkpoint_dir="ckpt",
         checkpoint_steps=9,
         group_by_length=True,
+        gather_negatives=False,
         verbose=1,
     )
     assert SimCSEEncoder(**params).get_params() == params
@@ -190,6 +191,7 @@ GOOD = object()  # stands for the valid synthetic texts in the matrix below
         ({"checkpoint_dir": 3}, GOOD, TypeError, "checkpoint_dir must be None or a folder"),
         ({"model_name_or_path": 7}, GOOD, TypeError, "model_name_or_path must be None"),
         ({"group_by_length": "yes"}, GOOD, TypeError, "group_by_length must be bool"),
+        ({"gather_negatives": 1}, GOOD, TypeError, "gather_negatives must be bool"),
     ],
 )
 def test_bad_input_matrix(tiny_bert, texts, params, X, error, match):
