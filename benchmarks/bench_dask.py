@@ -33,8 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_name, peak_rss_mib
 
 
 def load_texts(data: str | None, n: int | None) -> list[str]:
@@ -51,25 +50,11 @@ def load_texts(data: str | None, n: int | None) -> list[str]:
     return texts[:n]
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (VmHWM: its own, not its parent's)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
 def machine() -> str:
     import dask
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     return f"{cpu}, {os.cpu_count()} cores; torch {torch.__version__}, dask {dask.__version__}"
 
 
@@ -87,7 +72,7 @@ def child_single(args: argparse.Namespace) -> None:
     np.save(args.vectors, vectors)
     result = {
         "seconds": seconds,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
         "precision": str(encoder._compute_dtype()).removeprefix("torch."),
     }
@@ -189,7 +174,7 @@ def run_dask(
         vectors = embeddings.compute()
         seconds = time.perf_counter() - start
         unpickles = client.run(encoder_unpickles)
-        peaks = client.run(peak_rss_mb)
+        peaks = client.run(peak_rss_mib)
         trim = client.run(malloc_trim_threshold)
     workers = sorted(peaks)
     result = {
@@ -200,7 +185,7 @@ def run_dask(
         "partitions": embeddings.numblocks[0],
         "workers": len(workers),
         "torch_threads_per_worker": [threads[w] for w in workers],
-        "worker_peak_rss_mb": [peaks[w] for w in workers],
+        "worker_peak_rss_mib": [peaks[w] for w in workers],
         "encoder_unpickles_per_worker": [unpickles[w] for w in workers],
     }
     return result, vectors
@@ -216,13 +201,13 @@ def markdown(report: dict) -> str:
     single, n = report["single"], report["n_texts"]
     rows = [
         f"| (a) `transform`, one process | 1 × {single['torch_threads']} "
-        f"| {single['seconds']:.1f} | {n / single['seconds']:.0f} | {single['peak_rss_mb']:.0f} "
+        f"| {single['seconds']:.1f} | {n / single['seconds']:.0f} | {single['peak_rss_mib']:.0f} "
         "| - |"
     ]
     for name, run in zip("bc", report["dask"], strict=True):
         trim = run["malloc_trim_threshold"]
         setting = "dask's default" if trim else "unset"
-        rss = " / ".join(f"{mb:.0f}" for mb in run["worker_peak_rss_mb"])
+        rss = " / ".join(f"{mb:.0f}" for mb in run["worker_peak_rss_mib"])
         shipped = " / ".join(str(count) for count in run["encoder_unpickles_per_worker"])
         rows.append(
             f"| ({name}) `transform_dask`, {run['partitions']} partitions, "
@@ -238,7 +223,7 @@ def markdown(report: dict) -> str:
         "",
         f"{n} reviews, `SimCSEEncoder(epochs=0)` (all-MiniLM-L6-v2, {single['precision']}).",
         "",
-        "| run | processes × torch threads | wall s | texts/s | peak RSS MB per process "
+        "| run | processes × torch threads | wall s | texts/s | peak RSS MiB per process "
         "| encoder unpickled per worker |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
         *rows,

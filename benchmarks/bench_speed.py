@@ -28,8 +28,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import cpu_name, peak_rss_mib
 
 BATCH, MAX_LEN, TEMPERATURE, LR = 64, 128, 0.05, 3e-5
 
@@ -67,12 +66,7 @@ def in_temporary_folder():
 def machine(device: str) -> str:
     from skcse._backbone import cpu_supports_bf16
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     text = (
         f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
         f"CPU bf16 units: {cpu_supports_bf16()}; torch {torch.__version__}"
@@ -280,19 +274,6 @@ def child_fit(args: argparse.Namespace) -> None:
     if args.device.startswith("cuda"):
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(result))
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory in MiB (2**20 bytes).
-
-    Linux's ru_maxrss survives exec, so a child started by a big parent would report the
-    parent's peak; VmHWM belongs to the new address space alone.
-    """
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def run_child(args: argparse.Namespace, n: int, max_len: int) -> dict:

@@ -267,6 +267,11 @@ def _length_sorted_batches(texts: Sequence[str], batch_size: int) -> Iterator[np
         yield order[start : start + batch_size]
 
 
+def _lock_for(model: torch.nn.Module) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _MODEL_LOCKS.setdefault(model, threading.Lock())
+
+
 def encode(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -294,65 +299,35 @@ def encode(
     # The bf16 weights below are swapped into the module for the call, and eval mode is set
     # on it: one call at a time per model. torch already spreads one batch over the cores.
     with _lock_for(model):
-        return _encode_locked(
-            model,
-            tokenizer,
-            texts,
-            batch_size=batch_size,
-            max_seq_length=max_seq_length,
-            pooling=pooling,
-            normalize=normalize,
-            device=device,
-            dtype=dtype,
-            progress=progress,
-        )
+        out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+        run: Any = model
+        if dtype == torch.bfloat16:
+            # bf16 weights beat autocast (which casts them in every layer of every batch): 1.3x
+            # here, and bf16 has fp32's range, so nothing overflows. One cast per call, as cheap
+            # as a single batch under autocast.
+            weights = {name: p.detach().to(dtype) for name, p in model.named_parameters()}
 
+            def run(**features: torch.Tensor) -> Any:
+                return torch.func.functional_call(model, weights, args=(), kwargs=features)
 
-def _lock_for(model: torch.nn.Module) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _MODEL_LOCKS.setdefault(model, threading.Lock())
-
-
-def _encode_locked(
-    model: torch.nn.Module,
-    tokenizer: Any,
-    texts: Sequence[str],
-    *,
-    batch_size: int,
-    max_seq_length: int,
-    pooling: str,
-    normalize: bool,
-    device: torch.device,
-    dtype: torch.dtype | None,
-    progress: bool,
-) -> np.ndarray:
-    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
-    run: Any = model
-    if dtype == torch.bfloat16:
-        # bf16 weights beat autocast (which casts them in every layer of every batch): 1.3x
-        # here, and bf16 has fp32's range, so nothing overflows. One cast per call, as cheap
-        # as a single batch under autocast.
-        weights = {name: p.detach().to(dtype) for name, p in model.named_parameters()}
-
-        def run(**features: torch.Tensor) -> Any:
-            return torch.func.functional_call(model, weights, args=(), kwargs=features)
-
-        dtype = None
-    was_training = model.training
-    model.eval()
-    try:
-        with (
-            torch.inference_mode(),
-            autocast(device, dtype),
-            tqdm(total=len(texts), desc="transform", unit="text", disable=not progress) as bar,
-        ):
-            for index in _length_sorted_batches(texts, batch_size):
-                features = tokenize(tokenizer, [texts[i] for i in index], max_seq_length, device)
-                vectors = embed(run, features, pooling)
-                if normalize:
-                    vectors = torch.nn.functional.normalize(vectors, dim=-1)
-                out[index] = vectors.cpu().numpy()
-                bar.update(len(index))
-    finally:
-        model.train(was_training)
-    return out
+            dtype = None
+        was_training = model.training
+        model.eval()
+        try:
+            with (
+                torch.inference_mode(),
+                autocast(device, dtype),
+                tqdm(total=len(texts), desc="transform", unit="text", disable=not progress) as bar,
+            ):
+                for index in _length_sorted_batches(texts, batch_size):
+                    features = tokenize(
+                        tokenizer, [texts[i] for i in index], max_seq_length, device
+                    )
+                    vectors = embed(run, features, pooling)
+                    if normalize:
+                        vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                    out[index] = vectors.cpu().numpy()
+                    bar.update(len(index))
+        finally:
+            model.train(was_training)
+        return out

@@ -1,4 +1,4 @@
-"""The speed benchmark runs end to end in smoke mode and writes its report."""
+"""The benchmarks run end to end in smoke mode and write their reports."""
 
 from __future__ import annotations
 
@@ -36,3 +36,23 @@ def test_bench_speed_smoke(tmp_path):
     # Nothing written into the working directory: sentence-transformers' checkpoints went to
     # a temporary folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["speed.json", "speed.md"]
+
+
+@pytest.mark.integration
+def test_bench_dask_smoke(tmp_path):
+    pytest.importorskip("distributed")
+    data = reviews_path()
+    if data is None:
+        pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
+    out = tmp_path / "dask.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_dask.py"), "--smoke"]
+    command += ["--data", str(data), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["single"]["peak_rss_mib"] > 0
+    for run in report["dask"]:
+        assert run["encoder_unpickles_per_worker"] == [1] * run["workers"]
+        assert all(peak > 0 for peak in run["worker_peak_rss_mib"])
+    assert min(report["min_row_cosine"]) >= 0.999
+    assert out.with_suffix(".md").read_text() in done.stdout
