@@ -85,6 +85,20 @@ def _save_tiny(kind: str, folder: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Undo what a test wrote into os.environ.
+
+    Starting a dask LocalCluster sets OMP_NUM_THREADS=1 and more in the calling process, and
+    processes started later would inherit them (one torch thread changes the last bits).
+    """
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """Folder of a 2-layer, hidden-32 random BERT with the packaged model's tokenizer."""
