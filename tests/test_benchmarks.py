@@ -11,17 +11,22 @@ import pytest
 from conftest import REPO, REVIEWS, reviews_path
 
 
-@pytest.mark.integration
-def test_bench_speed_smoke(tmp_path):
+def _smoke(script: str, out, tmp_path):
+    """Run ``benchmarks/<script> --smoke`` in ``tmp_path``; return its JSON report and run."""
     data = reviews_path()
     if data is None:
         pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
-    out = tmp_path / "speed.json"
-    command = [sys.executable, str(REPO / "benchmarks" / "bench_speed.py"), "--smoke"]
+    command = [sys.executable, str(REPO / "benchmarks" / script), "--smoke"]
     command += ["--data", str(data), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text()), done
+
+
+@pytest.mark.integration
+def test_bench_speed_smoke(tmp_path):
+    out = tmp_path / "speed.json"
+    report, done = _smoke("bench_speed.py", out, tmp_path)
     fit_runs = [row["run"] for row in report["fit"]["rows"]]
     assert fit_runs[0].startswith("sentence-transformers fit")
     assert "skcse default" in fit_runs
@@ -41,15 +46,8 @@ def test_bench_speed_smoke(tmp_path):
 @pytest.mark.integration
 def test_bench_dask_smoke(tmp_path):
     pytest.importorskip("distributed")
-    data = reviews_path()
-    if data is None:
-        pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
     out = tmp_path / "dask.json"
-    command = [sys.executable, str(REPO / "benchmarks" / "bench_dask.py"), "--smoke"]
-    command += ["--data", str(data), "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    report, done = _smoke("bench_dask.py", out, tmp_path)
     assert report["single"]["peak_rss_mib"] > 0
     for run in report["dask"]:
         assert run["encoder_unpickles_per_worker"] == [1] * run["workers"]
