@@ -66,22 +66,33 @@ def _summary(report: dict) -> str:
     simcse = report["stages"]["simcse"]
     loss = simcse.get("final_loss")
     loss_text = "no step" if loss is None else f"last step loss {loss:.2g}"
+    if simcse.get("first_loss") is not None:
+        loss_text = (
+            f"loss {simcse['first_loss']:.2g} at the first step, {loss:.2g} at the last; "
+            f"alignment {simcse['alignment_start']:.3f} → {simcse['alignment_end']:.3f}, "
+            f"uniformity {simcse['uniformity_start']:.3f} → {simcse['uniformity_end']:.3f}"
+        )
+    # Reports written before augment existed trained with dropout only.
+    augment = settings.get("augment", "dropout")
     return (
         f"- Sample: {report['n_samples']} reviews, stratified over "
         f"{report['n_categories']} level-1 categories.\n"
         f"- Seed: {settings['seed']} (sample, SimCSE, KMeans and UMAP).\n"
         f"- Backbone: {_model_name(settings['model'])}; reference model: "
         f"{_model_name(settings['reference_model'])}.\n"
-        f"- SimCSE: {settings['epochs']} epoch(s), {simcse.get('n_steps')} optimizer steps "
-        f"(batches of up to 64 reviews, the default), {loss_text}.\n"
+        f"- SimCSE: {settings['epochs']} epoch(s), `augment={augment!r}`, learning rate "
+        f"{settings.get('learning_rate', 3e-5):g}, "
+        f"{simcse.get('n_steps')} optimizer steps (batches of up to 64 reviews, the default), "
+        f"{loss_text}.\n"
         f"- Command: `skcse compare --n-samples {report['n_samples']} --seed "
-        f"{settings['seed']} --epochs {settings['epochs']}`"
+        f"{settings['seed']} --epochs {settings['epochs']} --augment {augment}"
+        + (f" --learning-rate {settings['learning_rate']:g}" if "learning_rate" in settings else "")
         + "".join(
             f" --{flag} {settings[key]}"
             for key, flag in (("model", "model"), ("reference_model", "reference-model"))
             if settings[key] is not None
         )
-        + ".\n"
+        + "`.\n"
     )
 
 

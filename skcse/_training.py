@@ -22,13 +22,18 @@ from skcse._distributed import gather, mean_over_ranks, rank_and_size
 from skcse._io import atomic_write
 
 __all__ = [
+    "AUGMENTATIONS",
     "Checkpointer",
+    "alignment_uniformity",
     "batch_loss",
     "count_steps",
     "epoch_order",
+    "make_views",
     "simcse_loss",
     "train_simcse",
 ]
+
+AUGMENTATIONS = ("dropout", "crop", "delete")
 
 # Both reference recipes (the SimCSE code through the HF Trainer, sentence-transformers' fit)
 # clip the gradient norm at 1.0.
@@ -36,6 +41,12 @@ MAX_GRAD_NORM = 1.0
 # Length grouping sorts pools of this many batches, as the Hugging Face Trainer's
 # group_by_length does: batches are of like lengths, yet drawn from a shuffled pool.
 POOL_BATCHES = 50
+# Alignment and uniformity are measured on this many texts: enough for a stable mean over the
+# 32,640 pairs, a few seconds on a CPU for a MiniLM.
+DIAGNOSTIC_SAMPLE = 256
+# A first loss below this means the backbone already solves the task (all-MiniLM-L6-v2 starts
+# at about 3e-4 on reviews); a vanilla masked LM starts above 1.
+LOW_INITIAL_LOSS = 0.01
 
 
 def simcse_loss(
@@ -64,11 +75,60 @@ def simcse_loss(
     return F.cross_entropy(logits, torch.arange(offset, offset + len(z1), device=z1.device))
 
 
+def _view(words: list[str], augment: str, keep: float, generator: torch.Generator) -> str:
+    k = max(1, round(keep * len(words)))
+    if augment == "crop":
+        start = int(torch.randint(len(words) - k + 1, (1,), generator=generator))
+        return " ".join(words[start : start + k])
+    chosen = torch.randperm(len(words), generator=generator)[:k].sort().values
+    return " ".join(words[i] for i in chosen.tolist())
+
+
+def make_views(
+    texts: Sequence[str],
+    augment: str,
+    keep_range: tuple[float, float],
+    generator: torch.Generator,
+) -> tuple[list[str], list[str]] | None:
+    """Draw the two views of each text, or return None when the views are the texts.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        One batch.
+    augment : {"dropout", "crop", "delete"}
+        "dropout" keeps the texts (the views differ by dropout alone). "crop" makes each view
+        a random contiguous span of the words, "delete" a random subset of them in their
+        order; either keeps a fraction of the words drawn uniformly from ``keep_range``
+        (at least one word). Words are split on whitespace.
+    keep_range : (float, float)
+        Lowest and highest fraction of words a view keeps.
+    generator : torch.Generator
+        The source of all draws, so that a seed fixes the views.
+
+    Returns
+    -------
+    (list of str, list of str) or None
+        The first and the second views, or None for "dropout".
+    """
+    if augment == "dropout":
+        return None
+    low, high = keep_range
+    keeps = (low + (high - low) * torch.rand(2, len(texts), generator=generator)).tolist()
+    views: tuple[list[str], list[str]] = ([], [])
+    for text_keeps, out in zip(keeps, views, strict=True):
+        for text, keep in zip(texts, text_keeps, strict=True):
+            words = text.split()
+            out.append(_view(words, augment, keep, generator) if len(words) > 1 else text)
+    return views
+
+
 def batch_loss(
     model: torch.nn.Module,
     tokenizer: Any,
     texts: Sequence[str],
     *,
+    views: tuple[Sequence[str], Sequence[str]] | None = None,
     temperature: float,
     max_seq_length: int,
     pooling: str,
@@ -76,21 +136,92 @@ def batch_loss(
     dtype: torch.dtype | None,
     gather_negatives: bool = False,
 ) -> torch.Tensor:
-    """SimCSE loss of one batch: the B texts go through the model once, as 2B rows.
+    """SimCSE loss of one batch: both views of the B texts go through the model once, as 2B rows.
 
-    Running both copies in one forward pass gives each its own dropout mask (the model must
-    be in train mode) and keeps the matrix products large. With ``gather_negatives`` in a
-    distributed fit, the second views of all ranks' batches are the candidates.
+    Running both views in one forward pass gives each its own dropout mask (the model must be
+    in train mode) and keeps the matrix products large. Without ``views`` (from
+    :func:`make_views`) both views are the texts themselves, tokenized once. With
+    ``gather_negatives`` in a distributed fit, the second views of all ranks' batches are the
+    candidates.
     """
-    once = tokenize(tokenizer, texts, max_seq_length, device)
-    features = {key: torch.cat([value, value]) for key, value in once.items()}
-    with autocast(device, dtype):
-        pooled = embed(model, features, pooling)
-    z1, z2 = pooled.chunk(2)
+    z1, z2 = _embed_views(model, tokenizer, texts, views, max_seq_length, pooling, device, dtype)
     rank, size = rank_and_size()
     if gather_negatives and size > 1:
         return simcse_loss(z1, gather(z2), temperature, offset=rank * len(z1))
     return simcse_loss(z1, z2, temperature)
+
+
+def _embed_views(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    views: tuple[Sequence[str], Sequence[str]] | None,
+    max_seq_length: int,
+    pooling: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if views is None:
+        once = tokenize(tokenizer, texts, max_seq_length, device)
+        features = {key: torch.cat([value, value]) for key, value in once.items()}
+    else:
+        features = tokenize(tokenizer, [*views[0], *views[1]], max_seq_length, device)
+    with autocast(device, dtype):
+        pooled = embed(model, features, pooling)
+    return pooled.chunk(2)
+
+
+@torch.no_grad()
+def alignment_uniformity(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    augment: str,
+    keep_range: tuple[float, float],
+    seed: int,
+    batch_size: int,
+    max_seq_length: int,
+    pooling: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> tuple[float, float]:
+    """Alignment and uniformity (Wang & Isola, 2020) of unit-length embeddings.
+
+    Alignment is the mean squared distance between the two training views of a text (drawn
+    as in training, in train mode): lower means positives sit closer. Uniformity is the log of
+    the mean of ``exp(-2 * squared distance)`` over all pairs of texts, embedded in eval mode:
+    lower means the texts spread more evenly over the sphere. Both use the same
+    ``DIAGNOSTIC_SAMPLE`` texts and the same random draws for a given ``seed``, in batches of
+    ``batch_size``, and leave torch's global random state as they found it, so that training
+    is unchanged by them.
+
+    Returns
+    -------
+    alignment, uniformity : float
+    """
+    devices = [device] if device.type == "cuda" else []
+    was_training = model.training
+    squared, unit = [], []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(len(texts), generator=generator)[:DIAGNOSTIC_SAMPLE].tolist()
+        for start in range(0, len(pick), batch_size):
+            chunk = [texts[i] for i in pick[start : start + batch_size]]
+            model.train()
+            views = make_views(chunk, augment, keep_range, generator)
+            z1, z2 = _embed_views(
+                model, tokenizer, chunk, views, max_seq_length, pooling, device, dtype
+            )
+            squared.append((F.normalize(z1, dim=-1) - F.normalize(z2, dim=-1)).pow(2).sum(-1))
+            model.eval()
+            features = tokenize(tokenizer, chunk, max_seq_length, device)
+            with autocast(device, dtype):
+                unit.append(F.normalize(embed(model, features, pooling), dim=-1))
+    model.train(was_training)
+    uniformity = torch.pdist(torch.cat(unit)).pow(2).mul(-2).exp().mean().log()
+    return float(torch.cat(squared).mean()), float(uniformity)
 
 
 def count_steps(
@@ -186,6 +317,28 @@ class Checkpointer:
         self.path.unlink(missing_ok=True)
 
 
+def _warn_low_initial_loss(loss: float, augment: str) -> None:
+    if augment == "dropout":
+        advice = (
+            "dropout-only SimCSE has nothing to learn on this backbone (a sentence-tuned "
+            "model, most likely), and its tiny gradients can still make the embeddings worse "
+            "for clustering. Use augment='crop' for views that differ in their words, or "
+            "epochs=0 to keep the backbone as it is."
+        )
+    else:
+        advice = (
+            f"the {augment!r} views are too easy for this backbone; lower keep_range for "
+            "views that differ more, or use epochs=0 to keep the backbone as it is."
+        )
+    warnings.warn(
+        f"The SimCSE loss starts at {loss:.2g}, below {LOW_INITIAL_LOSS}: the backbone already "
+        f"tells the two views of each text from the other texts, so {advice}",
+        UserWarning,
+        # Points at the caller of SimCSEEncoder.fit.
+        stacklevel=4,
+    )
+
+
 def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
@@ -215,6 +368,8 @@ def train_simcse(
     device: torch.device,
     dtype: torch.dtype | None,
     generator: torch.Generator,
+    augment: str = "dropout",
+    keep_range: tuple[float, float] = (0.3, 1.0),
     group_by_length: bool = False,
     gather_negatives: bool = True,
     checkpointer: Checkpointer | None = None,
@@ -225,8 +380,12 @@ def train_simcse(
     Parameters
     ----------
     generator : torch.Generator
-        Drives the data order; dropout draws from torch's global generator, which the caller
-        seeds.
+        Drives the data order and the views; dropout draws from torch's global generator,
+        which the caller seeds.
+    augment : {"dropout", "crop", "delete"}, default="dropout"
+        How the two views of a text differ beyond dropout (see :func:`make_views`).
+    keep_range : (float, float), default=(0.3, 1.0)
+        Fraction of the words a "crop" or "delete" view keeps.
     group_by_length : bool, default=False
         Batch texts of like lengths together (see :func:`epoch_order`).
     gather_negatives : bool, default=True
@@ -240,7 +399,9 @@ def train_simcse(
     Returns
     -------
     history : dict
-        ``{"loss": [...], "learning_rate": [...]}``, one entry per optimizer step.
+        ``"loss"`` and ``"learning_rate"``, one entry per optimizer step; ``"alignment"``
+        and ``"uniformity"`` (see :func:`alignment_uniformity`), measured before the first
+        and after the last step. Empty lists when no step is taken.
     resumed_from : int
         The step a checkpoint resumed from, 0 for a fresh start.
 
@@ -252,7 +413,12 @@ def train_simcse(
     rank, size = rank_and_size()
     global_batch = batch_size * size
     total = count_steps(len(texts), global_batch, epochs, max_steps, drop_last=size > 1)
-    history: dict[str, list[float]] = {"loss": [], "learning_rate": []}
+    history: dict[str, list[float]] = {
+        "loss": [],
+        "learning_rate": [],
+        "alignment": [],
+        "uniformity": [],
+    }
     if total == 0:
         return history, 0
     # Biases and normalization weights take no weight decay, as in the reference recipes.
@@ -286,6 +452,24 @@ def train_simcse(
             saved["order"],
         )
     resumed_from = step
+
+    def diagnose() -> None:
+        alignment, uniformity = alignment_uniformity(
+            model,
+            tokenizer,
+            texts,
+            augment=augment,
+            keep_range=keep_range,
+            seed=generator.initial_seed(),
+            batch_size=batch_size,
+            max_seq_length=max_seq_length,
+            pooling=pooling,
+            device=device,
+            dtype=dtype,
+        )
+        history["alignment"].append(alignment)
+        history["uniformity"].append(uniformity)
+
     lengths = [len(text) for text in texts]
     model.train()
     with (
@@ -299,16 +483,19 @@ def train_simcse(
         ) as bar,
     ):
         runner = _data_parallel(model, device) if size > 1 else model
+        if step == 0:
+            diagnose()
         while step < total:
             if order is None:
                 order, start = epoch_order(lengths, global_batch, generator, group_by_length), 0
             while step < total and len(order) - start >= (global_batch if size > 1 else 2):
                 first = start + rank * batch_size
-                index = order[first : first + batch_size]
+                batch = [texts[i] for i in order[first : first + batch_size]]
                 loss = batch_loss(
                     runner,
                     tokenizer,
-                    [texts[i] for i in index],
+                    batch,
+                    views=make_views(batch, augment, keep_range, generator),
                     temperature=temperature,
                     max_seq_length=max_seq_length,
                     pooling=pooling,
@@ -322,6 +509,8 @@ def train_simcse(
                         f"The SimCSE loss became {value} at step {step + 1} of {total}; "
                         "lower learning_rate or raise temperature. The estimator was not fitted."
                     )
+                if step == 0 and value < LOW_INITIAL_LOSS:
+                    _warn_low_initial_loss(value, augment)
                 history["loss"].append(value)
                 history["learning_rate"].append(scheduler.get_last_lr()[0])
                 loss.backward()
@@ -352,6 +541,7 @@ def train_simcse(
                         }
                     )
             order = None
+        diagnose()
     if checkpointer is not None:
         checkpointer.remove()
     return history, resumed_from

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_texts", "check_param"]
+__all__ = ["check_keep_range", "check_param", "check_texts"]
 
 
 def _is_missing(value: Any) -> bool:
@@ -163,3 +163,22 @@ def check_param(
         raise ValueError(f"{name} must be {sign} {low}, got {value!r}.")
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value!r}.")
+
+
+def check_keep_range(value: Any, name: str = "keep_range") -> None:
+    """Check a ``(low, high)`` pair of word fractions with ``0 < low <= high <= 1``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a pair of real numbers.
+    ValueError
+        If a bound lies outside (0, 1] or ``low > high``.
+    """
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (low, high) of fractions, got {value!r}.")
+    low, high = value
+    check_param(f"{name}[0]", low, kind=numbers.Real, low=0, low_inclusive=False, high=1)
+    check_param(f"{name}[1]", high, kind=numbers.Real, low=0, low_inclusive=False, high=1)
+    if low > high:
+        raise ValueError(f"{name} must have low <= high, got {value!r}.")

@@ -88,6 +88,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         model=args.model,
         reference_model=args.reference_model,
         epochs=args.epochs,
+        augment=args.augment,
+        learning_rate=args.learning_rate,
         seed=args.seed,
         output=args.output,
         log=say,
@@ -107,6 +109,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     encoder = SimCSEEncoder(
         args.model,
         epochs=args.epochs,
+        augment=args.augment,
         batch_size=args.batch_size,
         max_seq_length=args.max_seq_length,
         random_state=args.seed,
@@ -166,6 +169,8 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from skcse._compare import DEFAULT_AUGMENT, DEFAULT_LEARNING_RATE
+
     parser = argparse.ArgumentParser(
         prog="skcse", description="SimCSE sentence embeddings, judged by clustering."
     )
@@ -185,6 +190,17 @@ def _parser() -> argparse.ArgumentParser:
         help=f"stratified sample size (default {DEFAULT_N_SAMPLES})",
     )
     compare.add_argument("--epochs", type=int, default=1, help="SimCSE epochs (default 1)")
+    compare.add_argument(
+        "--augment",
+        default=DEFAULT_AUGMENT,
+        help=f"how SimCSE makes its two views: dropout, crop or delete (default {DEFAULT_AUGMENT})",
+    )
+    compare.add_argument(
+        "--learning-rate",
+        type=float,
+        default=DEFAULT_LEARNING_RATE,
+        help=f"SimCSE's peak learning rate (default {DEFAULT_LEARNING_RATE:g})",
+    )
     compare.add_argument("--model", help="backbone (default: the embedded all-MiniLM-L6-v2)")
     compare.add_argument(
         "--reference-model",
@@ -209,6 +225,12 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--output", required=True, help="folder to save the encoder to")
     fit.add_argument("--model", help="backbone (default: the embedded all-MiniLM-L6-v2)")
     fit.add_argument("--epochs", type=int, default=1)
+    fit.add_argument(
+        "--augment",
+        default="dropout",
+        help="how the two views are made: dropout (default, the paper's), crop or delete "
+        "(for a sentence-tuned backbone)",
+    )
     fit.add_argument("--batch-size", type=int, default=64)
     fit.add_argument("--max-seq-length", type=int, default=128)
     fit.add_argument("--seed", type=int, default=0)

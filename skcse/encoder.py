@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from skcse._validation import check_param, check_texts
+from skcse._validation import check_keep_range, check_param, check_texts
 
 __all__ = ["SimCSEEncoder"]
 
@@ -58,6 +58,17 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     dropout : float or None, default=None
         None keeps the backbone's dropout; a float overrides both the hidden and the attention
         dropout. Dropout is what makes the two views differ.
+    augment : {"dropout", "crop", "delete"}, default="dropout"
+        How the two views of a text are made. "dropout" is the paper's unsupervised SimCSE:
+        both views are the text itself and differ only by their dropout masks, which suits a
+        vanilla masked-LM backbone such as ``distilroberta-base``. A sentence-tuned backbone
+        (the embedded all-MiniLM-L6-v2) already matches such views (its loss starts near 0,
+        see the warning below), so each view can instead keep part of the words: "crop" a
+        random contiguous span, "delete" a random subset in order, plus dropout. The
+        documentation's "Embedding quality" page has what each scored on product reviews.
+    keep_range : tuple of (float, float), default=(0.3, 1.0)
+        For "crop" and "delete": the fraction of a text's words each view keeps is drawn
+        uniformly from this range (at least one word). Ignored for "dropout".
     normalize : bool, default=False
         Whether ``transform`` scales each vector to unit length.
     device : str or None, default=None
@@ -103,13 +114,25 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     n_features_out_ : int
         Length of the output vectors (the backbone's hidden size).
     history_ : dict of lists
-        ``"loss"`` and ``"learning_rate"`` at each optimizer step.
+        ``"loss"`` and ``"learning_rate"`` at each optimizer step, and ``"alignment"`` and
+        ``"uniformity"`` (Wang & Isola, 2020) of 256 training texts before the first and
+        after the last step: alignment is the mean squared distance between the unit-length
+        vectors of a text's two views (lower: positives closer), uniformity the log mean of
+        ``exp(-2 d²)`` over pairs of texts (lower: spread more evenly). All empty when no
+        step is taken.
     n_steps_ : int
         Optimizer steps taken.
     device_ : str
         The device the model lives on.
     resumed_from_step_ : int
         The step a checkpoint resumed training from, 0 for a fresh start.
+
+    Warns
+    -----
+    UserWarning
+        When the first step's loss is below 0.01: the backbone already solves the
+        contrastive task, which dropout-only SimCSE on a sentence-tuned model does; the
+        message suggests ``augment="crop"``.
 
     Notes
     -----
@@ -147,6 +170,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         warmup_ratio: float = 0.0,
         temperature: float = 0.05,
         dropout: float | None = None,
+        augment: str = "dropout",
+        keep_range: tuple[float, float] = (0.3, 1.0),
         normalize: bool = False,
         device: str | None = None,
         precision: str = "auto",
@@ -168,6 +193,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.warmup_ratio = warmup_ratio
         self.temperature = temperature
         self.dropout = dropout
+        self.augment = augment
+        self.keep_range = keep_range
         self.normalize = normalize
         self.device = device
         self.precision = precision
@@ -180,6 +207,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _check_params(self) -> None:
         from skcse._backbone import POOLINGS, PRECISIONS
+        from skcse._training import AUGMENTATIONS
 
         if self.model_name_or_path is not None and not isinstance(
             self.model_name_or_path, str | os.PathLike
@@ -199,6 +227,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_param("warmup_ratio", self.warmup_ratio, kind=numbers.Real, low=0, high=1)
         check_param("temperature", self.temperature, kind=numbers.Real, low=0, low_inclusive=False)
         check_param("dropout", self.dropout, kind=numbers.Real, low=0, high=1, allow_none=True)
+        check_param("augment", self.augment, options=AUGMENTATIONS)
+        check_keep_range(self.keep_range)
         check_param("normalize", self.normalize, kind=(bool, np.bool_))
         check_param("group_by_length", self.group_by_length, kind=(bool, np.bool_))
         check_param("gather_negatives", self.gather_negatives, kind=(bool, np.bool_))
@@ -273,6 +303,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 device=device,
                 dtype=dtype,
                 generator=torch.Generator().manual_seed(seed),
+                augment=self.augment,
+                keep_range=tuple(self.keep_range),
                 group_by_length=bool(self.group_by_length),
                 gather_negatives=bool(self.gather_negatives),
                 checkpointer=self._checkpointer(texts),
@@ -507,7 +539,10 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         meta, tokenizer, model = read_folder(path)
         _warn_other_version(meta.get("skcse_version"))
-        encoder = cls(**meta["params"])
+        params = meta["params"]
+        if isinstance(params.get("keep_range"), list):  # JSON has no tuples
+            params["keep_range"] = tuple(params["keep_range"])
+        encoder = cls(**params)
         device = (
             str(resolve_device(None)) if encoder.device is None else _usable_device(encoder.device)
         )

@@ -251,6 +251,10 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ValueError
             If ``transform_mode`` is not "embedding", or ``X`` is invalid.
         """
+        # torch first: numba's OpenMP layer (run by umap) loads the system libgomp under the
+        # soname torch's own libgomp has, and a torch loaded later then runs on it, which made
+        # SimCSEEncoder 40x slower on a 2-core machine for the rest of the process.
+        import torch  # noqa: F401
         import umap
 
         check_param("transform_mode", self.transform_mode, options=("embedding",))

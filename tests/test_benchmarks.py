@@ -54,3 +54,25 @@ def test_bench_dask_smoke(tmp_path):
         assert all(peak > 0 for peak in run["worker_peak_rss_mib"])
     assert min(report["min_row_cosine"]) >= 0.999
     assert out.with_suffix(".md").read_text() in done.stdout
+
+
+@pytest.mark.integration
+def test_bench_quality_smoke(tmp_path):
+    out = tmp_path / "quality.json"
+    report, done = _smoke("bench_quality.py", out, tmp_path)
+    rows = {"tfidf_lsa", "untrained", "dropout", "crop", "delete"}
+    assert set(report["summary"]) == rows
+    assert {(run["row"], run["seed"]) for run in report["runs"]} == {(row, 0) for row in rows}
+    n_candidates = len(report["runs"][0]["scores"]["grid_params"])
+    for run in report["runs"]:
+        for target in ("Cat1", "Cat2"):
+            scores = run["scores"][target]
+            for column in ("kmeans_raw", "umap_hdbscan", "umap_kmeans", "tuned"):
+                assert 0.0 <= scores[column] <= 1.0
+            # The tuned score is the best of the grid, which holds the fixed setting's score.
+            assert len(scores["grid"]) == n_candidates
+            assert scores["tuned"] == max(scores["grid"]) >= scores["umap_hdbscan"] - 1e-12
+    trained = [run for run in report["runs"] if run["params"].get("augment")]
+    assert all(len(run["info"]["alignment"]) == 2 for run in trained)
+    table = out.with_suffix(".md").read_text()
+    assert "| crop | 1 |" in table and table in done.stdout

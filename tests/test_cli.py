@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_texts
+from skcse._compare import DEFAULT_AUGMENT, DEFAULT_LEARNING_RATE
 from skcse.cli import main
 
 
@@ -49,7 +50,13 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
         for metric in ("v_measure", "ari", "nmi"):
             assert -1.0 <= stage[metric] <= 1.0
         assert 0.0 <= stage["v_measure"] <= 1.0
-    assert report["stages"]["simcse"]["n_steps"] == 2  # 96 texts, batch 64: one full + one of 32
+    simcse = report["stages"]["simcse"]
+    assert simcse["n_steps"] == 2  # 96 texts, batch 64: one full + one of 32
+    assert report["settings"]["augment"] == DEFAULT_AUGMENT
+    assert report["settings"]["learning_rate"] == DEFAULT_LEARNING_RATE
+    for key in ("alignment_start", "alignment_end"):
+        assert 0.0 < simcse[key] <= 4.0
+    assert simcse["uniformity_start"] < 0.0 and simcse["first_loss"] > 0.0
     for name in ("umap_baseline.png", "umap_simcse.png", "umap_reference.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -121,6 +128,10 @@ def test_fit_embed_cluster_round_trip(corpus, tiny_bert, tmp_path, capsys):
         (["compare", "--data", "{missing}", "--output", "{tmp}"], "missing.csv"),
         (["compare", "--data", "{csv}", "--n-samples", "0", "--output", "{tmp}"], "n_samples"),
         (["fit", "{txt}", "--output", "{tmp}", "--quiet"], "already exists"),
+        (
+            ["fit", "{txt}", "--output", "{tmp}/enc", "--augment", "shuffle", "--quiet"],
+            "augment must be one of ['dropout', 'crop', 'delete']",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(corpus, tmp_path, capsys, argv, message):

@@ -58,6 +58,8 @@ def test_init_stores_parameters_unchanged():
         warmup_ratio=0.3,
         temperature=0.4,
         dropout=0.5,
+        augment="delete",
+        keep_range=[0.1, 0.2],
         normalize=True,
         device="cuda",
         precision="bf16",
@@ -192,6 +194,13 @@ GOOD = object()  # stands for the valid synthetic texts in the matrix below
         ({"model_name_or_path": 7}, GOOD, TypeError, "model_name_or_path must be None"),
         ({"group_by_length": "yes"}, GOOD, TypeError, "group_by_length must be bool"),
         ({"gather_negatives": 1}, GOOD, TypeError, "gather_negatives must be bool"),
+        ({"augment": "shuffle"}, GOOD, ValueError, "augment must be one of"),
+        ({"keep_range": 0.5}, GOOD, TypeError, r"keep_range must be a pair \(low, high\)"),
+        ({"keep_range": (0.2, 0.5, 1)}, GOOD, TypeError, "keep_range must be a pair"),
+        ({"keep_range": (0.0, 1.0)}, GOOD, ValueError, r"keep_range\[0\] must be > 0"),
+        ({"keep_range": (0.5, 1.5)}, GOOD, ValueError, r"keep_range\[1\] must be <= 1"),
+        ({"keep_range": (0.9, 0.5)}, GOOD, ValueError, "keep_range must have low <= high"),
+        ({"keep_range": ("a", 1)}, GOOD, TypeError, r"keep_range\[0\] must be a real"),
     ],
 )
 def test_bad_input_matrix(tiny_bert, texts, params, X, error, match):
@@ -232,7 +241,7 @@ def test_single_text_can_load_without_training(tiny_bert):
 def test_no_training_keeps_the_backbone(tiny_bert, texts, no_training):
     encoder = _fitted(tiny_bert, texts, **no_training)
     assert encoder.n_steps_ == 0
-    assert encoder.history_ == {"loss": [], "learning_rate": []}
+    assert encoder.history_ == {"loss": [], "learning_rate": [], "alignment": [], "uniformity": []}
     original = AutoModel.from_pretrained(tiny_bert).state_dict()
     for name, value in encoder.model_.state_dict().items():
         torch.testing.assert_close(value, original[name])
@@ -447,7 +456,8 @@ def review_texts(reviews):
 def test_packaged_model_trains_on_real_reviews(review_texts):
     # Short sequences keep this under a minute on 2 cores; 200 reviews in batches of 64.
     encoder = SimCSEEncoder(max_seq_length=48, epochs=1, random_state=0)
-    out = encoder.fit_transform(review_texts)
+    with pytest.warns(UserWarning, match="dropout-only SimCSE has nothing to learn"):
+        out = encoder.fit_transform(review_texts)
     assert encoder.n_features_out_ == 384
     assert encoder.n_steps_ == 4  # 64 + 64 + 64 + 8
     assert np.all(np.isfinite(encoder.history_["loss"]))
@@ -475,7 +485,9 @@ def test_packaged_model_matches_sentence_transformers(review_texts, precision):
 
 
 def test_save_and_load_without_pickle(tiny_model, texts, tmp_path, monkeypatch):
-    encoder = _fitted(tiny_model, texts, pooling="max", normalize=True)
+    encoder = _fitted(
+        tiny_model, texts, pooling="max", normalize=True, augment="crop", keep_range=(0.5, 0.9)
+    )
     expected = encoder.transform(texts)
     folder = tmp_path / "saved"
     encoder.save(folder)
@@ -556,7 +568,8 @@ def test_documented_edge_cases_embed_without_error(tiny_bert, texts, case):
     assert np.all(np.isfinite(encoder.history_["loss"]))
 
 
-CHECKPOINTED = dict(FAST, epochs=3, checkpoint_steps=4, random_state=0)
+# Cropped views: a resumed fit must also draw the same views as an uninterrupted one.
+CHECKPOINTED = dict(FAST, epochs=3, checkpoint_steps=4, random_state=0, augment="crop")
 
 
 def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):

@@ -1,0 +1,165 @@
+"""The views and diagnostics of the SimCSE loop (skcse._training), and how fit uses them."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import skcse._training as training
+from conftest import reviews_path
+from skcse import SimCSEEncoder
+from skcse._training import alignment_uniformity, make_views
+
+FAST = dict(batch_size=8, max_seq_length=32, precision="fp32", device="cpu", random_state=0)
+SENTENCE = "one two three four five six seven eight nine ten"
+
+
+def _views(texts, augment, keep_range=(0.3, 1.0), seed=0):
+    return make_views(texts, augment, keep_range, torch.Generator().manual_seed(seed))
+
+
+def test_dropout_views_are_the_texts_themselves():
+    assert _views([SENTENCE], "dropout") is None
+
+
+@pytest.mark.parametrize("augment", ["crop", "delete"])
+def test_views_keep_a_fraction_of_the_words_in_order(augment):
+    words = SENTENCE.split()
+    first, second = _views([SENTENCE] * 200, augment, keep_range=(0.3, 0.6))
+    for view in first + second:
+        kept = view.split()
+        assert 3 <= len(kept) <= 6  # round(0.3 * 10) to round(0.6 * 10) words
+        positions = [words.index(word) for word in kept]
+        assert positions == sorted(positions)
+        if augment == "crop":
+            assert positions == list(range(positions[0], positions[0] + len(kept)))
+    # Both views of a text are drawn independently.
+    assert sum(a != b for a, b in zip(first, second, strict=True)) > 150
+    if augment == "delete":
+        gaps = [np.diff([words.index(w) for w in view.split()]).max(initial=1) for view in first]
+        assert max(gaps) > 1  # some views skip words inside the text
+
+
+@pytest.mark.parametrize("augment", ["crop", "delete"])
+def test_views_follow_the_seed(augment):
+    texts = [SENTENCE, "a b c d e f", "short one"]
+    assert _views(texts, augment, seed=3) == _views(texts, augment, seed=3)
+    assert _views(texts * 10, augment, seed=3) != _views(texts * 10, augment, seed=4)
+
+
+@pytest.mark.parametrize("augment", ["crop", "delete"])
+def test_single_words_and_full_keep_leave_texts_whole(augment):
+    assert _views(["alone", ""], augment) == (["alone", ""], ["alone", ""])
+    assert _views([SENTENCE], augment, keep_range=(1.0, 1.0)) == ([SENTENCE], [SENTENCE])
+
+
+def _diagnose(model_path, texts, augment="dropout", dropout=None):
+    from skcse._backbone import load_backbone
+
+    tokenizer, model = load_backbone(model_path, dropout, quiet=True)
+    return alignment_uniformity(
+        model,
+        tokenizer,
+        texts,
+        augment=augment,
+        keep_range=(0.3, 1.0),
+        seed=0,
+        batch_size=8,
+        max_seq_length=32,
+        pooling="mean",
+        device=torch.device("cpu"),
+        dtype=None,
+    )
+
+
+def test_alignment_and_uniformity_are_in_range_and_leave_the_rng_alone(tiny_bert, texts):
+    state = torch.get_rng_state()
+    alignment, uniformity = _diagnose(tiny_bert, texts)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert 0.0 < alignment <= 4.0  # squared distance between unit vectors
+    assert -4.0 <= uniformity < 0.0  # log of a mean of exp(-2 d^2), d^2 in [0, 4]
+    assert _diagnose(tiny_bert, texts) == (alignment, uniformity)  # fixed sample and draws
+
+
+def test_harder_views_are_less_aligned(tiny_bert, texts):
+    dropout, uniformity = _diagnose(tiny_bert, texts, "dropout")
+    crop, same_uniformity = _diagnose(tiny_bert, texts, "crop")
+    assert crop > dropout
+    assert same_uniformity == uniformity  # uniformity uses the texts, not the views
+
+
+def test_identical_texts_are_perfectly_uniformly_bad(tiny_bert):
+    # No dropout and one text repeated: the views coincide and all pairs are at distance 0.
+    alignment, uniformity = _diagnose(tiny_bert, ["same text"] * 10, dropout=0.0)
+    assert alignment == pytest.approx(0.0, abs=1e-10)
+    assert uniformity == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("augment", ["dropout", "crop", "delete"])
+def test_fit_records_alignment_and_uniformity_at_start_and_end(tiny_bert, texts, augment):
+    def history(learning_rate):
+        params = dict(FAST, augment=augment, learning_rate=learning_rate)
+        return SimCSEEncoder(tiny_bert, **params).fit(texts).history_
+
+    trained, frozen = history(1e-3), history(0.0)
+    for name in ("alignment", "uniformity"):
+        assert len(trained[name]) == 2 and all(math.isfinite(v) for v in trained[name])
+        assert trained[name][0] == frozen[name][0]  # measured before the first step
+        assert frozen[name][1] == frozen[name][0]  # same sample and draws at the end
+        assert trained[name][1] != trained[name][0]  # the model moved
+
+
+@pytest.mark.parametrize("augment", ["crop", "delete"])
+def test_augmented_fit_is_reproducible_and_differs_from_dropout(tiny_bert, texts, augment):
+    def embed(**params):
+        return SimCSEEncoder(tiny_bert, learning_rate=1e-3, **{**FAST, **params}).fit_transform(
+            texts
+        )
+
+    first = embed(augment=augment)
+    np.testing.assert_array_equal(first, embed(augment=augment))
+    assert not np.allclose(first, embed(augment=augment, random_state=1), atol=1e-5)
+    assert not np.allclose(first, embed(augment="dropout"), atol=1e-5)
+    assert not np.allclose(first, embed(augment=augment, keep_range=(0.9, 1.0)), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("augment", "advice"), [("dropout", "augment='crop'"), ("crop", "lower keep_range")]
+)
+def test_low_initial_loss_warns_with_advice(tiny_bert, texts, monkeypatch, augment, advice):
+    monkeypatch.setattr(training, "LOW_INITIAL_LOSS", 100.0)
+    with pytest.warns(UserWarning, match="nothing to learn|too easy") as record:
+        SimCSEEncoder(tiny_bert, augment=augment, max_steps=2, **FAST).fit(texts)
+    assert len(record) == 1  # the first step only
+    assert advice in str(record[0].message)
+    assert record[0].filename == __file__  # points at the caller's fit
+
+
+def test_a_loss_with_something_to_learn_does_not_warn(tiny_bert, texts):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SimCSEEncoder(tiny_bert, max_steps=2, **FAST).fit(texts)
+
+
+@pytest.mark.integration
+def test_sentence_tuned_backbone_warns_for_dropout_not_for_crop():
+    """The measured case: all-MiniLM-L6-v2 already solves dropout-only SimCSE on reviews."""
+    import pandas as pd
+
+    path = reviews_path()
+    if path is None:
+        pytest.skip("the shared reviews are absent")
+    reviews = pd.read_csv(path, nrows=400)["Text"].dropna().drop_duplicates().tolist()[:64]
+    params = dict(max_steps=1, batch_size=64, max_seq_length=64, random_state=0)
+    with pytest.warns(UserWarning, match="dropout-only SimCSE has nothing to learn"):
+        dropout = SimCSEEncoder(**params).fit(reviews)
+    assert dropout.history_["loss"][0] < 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        crop = SimCSEEncoder(augment="crop", **params).fit(reviews)
+    assert crop.history_["loss"][0] > 0.01
+    assert crop.history_["alignment"][0] > dropout.history_["alignment"][0]
