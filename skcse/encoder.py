@@ -132,7 +132,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     UserWarning
         When the first step's loss is below 0.01: the backbone already solves the
         contrastive task, which dropout-only SimCSE on a sentence-tuned model does; the
-        message suggests ``augment="crop"``.
+        message suggests ``augment="crop"`` at a learning rate of 1e-6 to 5e-6.
 
     Notes
     -----
