@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO, REVIEWS, reviews_path
@@ -79,3 +80,8 @@ def test_bench_quality_smoke(tmp_path):
     # One seed has no spread: its cells show the value alone, not "± 0.000".
     crop_line = next(line for line in table.splitlines() if line.startswith("| crop | 1 |"))
     assert "±" not in crop_line
+    # The grid median column summarizes the whole grid, not only its best candidate.
+    crop = next(run for run in report["runs"] if run["row"] == "crop")
+    median = report["summary"]["crop"]["Cat1"]["grid_median"]["mean"]
+    assert median == pytest.approx(np.median(crop["scores"]["Cat1"]["grid"]))
+    assert f"{median:.3f} |" in crop_line
