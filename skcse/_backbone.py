@@ -6,6 +6,7 @@ This module knows nothing of scikit-learn; the estimator in :mod:`skcse.encoder`
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import weakref
@@ -16,10 +17,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from skcse._validation import POOLINGS, PRECISIONS
+
 __all__ = [
     "DROPOUT_CONFIG_KEYS",
-    "POOLINGS",
-    "PRECISIONS",
     "autocast",
     "cpu_supports_bf16",
     "embed",
@@ -32,13 +33,11 @@ __all__ = [
     "transformers_quiet",
 ]
 
-POOLINGS = ("mean", "cls", "max")
 # One lock per model for encode(); weak keys, so that a lock goes with its model.
 _MODEL_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.Lock] = (
     weakref.WeakKeyDictionary()
 )
 _LOCKS_GUARD = threading.Lock()
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Config keys that hold dropout probabilities in BERT/RoBERTa-style and DistilBERT-style models.
 DROPOUT_CONFIG_KEYS = (
     "hidden_dropout_prob",
@@ -97,8 +96,13 @@ def load_backbone(
     dropout: float | None = None,
     *,
     quiet: bool = True,
+    safetensors_only: bool = False,
 ) -> tuple[Any, torch.nn.Module]:
-    """Load a tokenizer and a transformer encoder.
+    """Load a tokenizer and a transformer encoder, never running code shipped with the model.
+
+    A config or tokenizer config that names its own classes (``auto_map``) gets the class
+    built into transformers for its ``model_type``, or is refused: no prompt, no code run.
+    A folder written by ``SimCSEEncoder.save`` (it holds ``skcse.json``) is verified first.
 
     Parameters
     ----------
@@ -108,6 +112,8 @@ def load_backbone(
         If given, overrides every dropout probability of the config (hidden and attention).
     quiet : bool, default=True
         Silence transformers' loading bars and reports.
+    safetensors_only : bool, default=False
+        Refuse weights in any other format than safetensors (pickle-based ``.bin`` files).
 
     Returns
     -------
@@ -121,34 +127,79 @@ def load_backbone(
     FileNotFoundError
         If a local path does not exist.
     OSError
-        If the model cannot be loaded (for example a hub name without network access).
+        If the model cannot be read (for example a hub name without network access).
+    ValueError
+        If the files do not make a usable model: damaged or altered files of a saved
+        encoder, weights that do not parse, a model that needs its own code, or a tokenizer
+        far smaller than the model's vocabulary (its files missing or another model's).
     """
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     name = resolve_model_path(model_name_or_path)
-    if (_looks_local(name) or os.path.exists(name)) and not os.path.isdir(name):
+    local = _looks_local(name) or os.path.exists(name)
+    if local and not os.path.isdir(name):
         raise FileNotFoundError(
             f"model_name_or_path={name!r} is not an existing folder. Give a folder holding a "
             "Hugging Face model, a hub name, or None for the embedded all-MiniLM-L6-v2."
         )
+    if local and os.path.isfile(os.path.join(name, "skcse.json")):
+        from skcse._persistence import verify_folder
+
+        verify_folder(name)
     try:
         with transformers_quiet(quiet):
-            config = AutoConfig.from_pretrained(name)
+            config = AutoConfig.from_pretrained(name, trust_remote_code=False)
             if dropout is not None:
                 for key in DROPOUT_CONFIG_KEYS:
                     if hasattr(config, key):
                         setattr(config, key, float(dropout))
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
             # float32 whatever the checkpoint holds: transformers 5 loads a half-precision
             # checkpoint as half, and AdamW steps would vanish in fp16 or bf16 weights.
-            model = AutoModel.from_pretrained(name, config=config, dtype=torch.float32)
+            model = AutoModel.from_pretrained(
+                name,
+                config=config,
+                dtype=torch.float32,
+                trust_remote_code=False,
+                use_safetensors=True if safetensors_only else None,
+            )
     except OSError as exc:
         # The advice comes first: the command line shows only the first line of an error.
-        raise OSError(
-            f"Could not load the model {name!r} (without network access only local folders "
-            f"work; model_name_or_path=None uses the embedded all-MiniLM-L6-v2): {exc}"
-        ) from exc
+        advice = (
+            ""
+            if local
+            else " (without network access only local folders work; "
+            "model_name_or_path=None uses the embedded all-MiniLM-L6-v2)"
+        )
+        raise OSError(f"Could not load the model {name!r}{advice}: {exc}") from exc
+    except (ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        reason = str(exc).strip().split("\n")[0]
+        if local and _asks_for_own_code(name):
+            reason = (
+                "it names its own code (auto_map), which skcse never runs, and transformers "
+                f"has no built-in class for it ({reason})"
+            )
+        raise ValueError(f"Could not load the model {name!r}: {reason}") from exc
+    vocab_size = getattr(model.config, "vocab_size", None)
+    if isinstance(vocab_size, int) and len(tokenizer) < vocab_size // 2:
+        raise ValueError(
+            f"The tokenizer of {name!r} has {len(tokenizer)} tokens for a model of "
+            f"{vocab_size}: its tokenizer files are missing or belong to another model, and "
+            "most words would become unknown tokens."
+        )
     return tokenizer, model
+
+
+def _asks_for_own_code(folder: str) -> bool:
+    for config in ("config.json", "tokenizer_config.json"):
+        try:
+            with open(os.path.join(folder, config), encoding="utf-8") as file:
+                if "auto_map" in json.load(file):
+                    return True
+        except (OSError, ValueError, TypeError):
+            continue
+    return False
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -17,7 +17,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_AUGMENT", "DEFAULT_LEARNING_RATE", "STAGES", "format_table", "run_compare"]
+from skcse._io import atomic_write
+
+__all__ = [
+    "DEFAULT_AUGMENT",
+    "DEFAULT_LEARNING_RATE",
+    "STAGES",
+    "check_output",
+    "format_table",
+    "run_compare",
+]
 
 # Chosen with benchmarks/bench_quality.py on the 15k reviews (see docs/quality.md): on the
 # sentence-tuned default backbone, dropout-only SimCSE and crops at the estimator's 3e-5 scored
@@ -70,6 +79,53 @@ def _umap_hdbscan(n_samples: int, seed: int):
     )
 
 
+def _own_report(path: Path) -> bool:
+    try:
+        return "stages" in json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError, TypeError):
+        return False
+
+
+def _own_plot(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def check_output(output: str | os.PathLike[str]) -> Path:
+    """Refuse an output folder whose files of the study's names skcse did not write.
+
+    A rerun replaces its own ``report.json`` and plots; a file of the same name that is not
+    a report or a PNG (someone else's) is never overwritten. Nothing is created here.
+
+    Parameters
+    ----------
+    output : str or path-like
+        The folder for ``report.json`` and the plots.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    FileExistsError
+        If ``output`` is a file, or holds a file of the study's names that it did not write.
+    """
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"--output {folder} is a file; give a folder for the report")
+    owners = {"report.json": _own_report, **{f"umap_{stage}.png": _own_plot for stage in STAGES}}
+    for name, ours in owners.items():
+        path = folder / name
+        if path.exists() and not (path.is_file() and ours(path)):
+            raise FileExistsError(
+                f"{path} was not written by skcse compare, so it is not replaced; choose "
+                "another --output"
+            )
+    return folder
+
+
 def run_compare(
     texts: Sequence[str],
     y: Sequence[Any],
@@ -118,12 +174,20 @@ def run_compare(
     dict
         ``{"n_samples", "n_categories", "stages": {stage: {"v_measure", "ari", "nmi",
         "seconds": {...}, "n_clusters"}}, "settings": {...}}``.
+
+    Raises
+    ------
+    FileExistsError
+        Before any work, if ``output`` holds a file of the study's names that skcse did not
+        write (see :func:`check_output`).
     """
     from sklearn.cluster import KMeans
 
     from skcse.encoder import SimCSEEncoder
 
     say = log or (lambda line: None)
+    if output is not None:
+        check_output(output)  # before minutes of training, not after
     texts = list(texts)
     y = np.asarray(y)
     n_categories = len(np.unique(y))
@@ -208,7 +272,8 @@ def run_compare(
         folder.mkdir(parents=True, exist_ok=True)
         say(f"plots: 2-D UMAP of each embedding, into {folder}")
         report["plots"] = _plot(embeddings, labels, y, seed, folder)
-        (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        with atomic_write(folder / "report.json") as handle:
+            handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
     return report
 
 
@@ -258,7 +323,8 @@ def _plot(
         fig.suptitle(_TITLES[stage])
         fig.tight_layout()
         path = folder / f"umap_{stage}.png"
-        fig.savefig(path, dpi=110)
+        with atomic_write(path) as handle:
+            fig.savefig(handle, format="png", dpi=110)
         plt.close(fig)
         written.append(path.name)
     return written

@@ -1,15 +1,18 @@
-"""Atomic file writes: a file is either complete under its final name or absent."""
+"""Reading skcse's input files, and atomic writes: a file is complete under its name or absent."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
-__all__ = ["atomic_write"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EncodingError", "atomic_write", "read_table"]
 
 
 @contextlib.contextmanager
@@ -43,3 +46,126 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class EncodingError(ValueError):
+    """A file is not text in the expected encoding; the message names the file and line."""
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    columns: Sequence[str] = (),
+    *,
+    encoding: str = "utf-8",
+    kind: Literal["csv", "tsv", "lines"] | None = None,
+) -> pd.DataFrame:
+    r"""Read a CSV, TSV or text file into a frame of strings, keeping every row.
+
+    This is the one reader of skcse's inputs, so that the command line and the data set
+    loader see the same rows. Nothing is dropped or converted here: callers decide what to
+    do with empty texts, and report what they drop.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    columns : sequence of str, default=()
+        Columns that must be present. For a text file, at most one name, which names its
+        single column (``"text"`` if none is given).
+    encoding : str, default="utf-8"
+        The file's text encoding. A UTF-8 byte order mark is ignored.
+    kind : {"csv", "tsv", "lines"} or None, default=None
+        ``"csv"``: comma-separated with a header row; ``"tsv"``: the same, tab-separated;
+        ``"lines"``: one text per line. None picks by suffix: ``.csv``, ``.tsv``, else lines.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        One row per data row of a CSV or TSV file, or per line of a text file, in file
+        order, index ``0..n-1``. Every cell is a ``str`` or missing: in a CSV or TSV only a
+        truly empty field (or a blank line) is missing (NaN), so that texts such as
+        ``"NA"``, ``"null"``, ``"None"`` or ``"nan"`` stay texts. In a text file a blank
+        line is the empty string, and the newline ending the last line does not start
+        another one.
+
+    Raises
+    ------
+    EncodingError
+        If the file cannot be decoded with ``encoding``; the message names the line. It is a
+        ``ValueError``.
+    ValueError
+        If the file is empty or has no data row, is not valid CSV, or lacks one of
+        ``columns``.
+    OSError
+        If the file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skcse._io import read_table
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "texts.csv"
+    >>> _ = file.write_text("Text,Cat1\nNA,a\n,b\n")
+    >>> read_table(file, ["Text"])["Text"].tolist()
+    ['NA', nan]
+    """
+    import pandas as pd
+
+    file = Path(path)
+    if kind is None:
+        kind = {".csv": "csv", ".tsv": "tsv"}.get(file.suffix.lower(), "lines")
+    try:
+        if kind == "lines":
+            if len(columns) > 1:
+                raise ValueError(
+                    f"{file} is a text file with one text per line; it has no columns "
+                    f"{list(columns)[1:]} (use a CSV file for those)."
+                )
+            text = file.read_text(encoding=encoding).removeprefix("\ufeff")
+            if text == "":
+                raise ValueError(f"{file} is empty; expected one text per line.")
+            # The newline that ends the last line does not start an empty line after it.
+            lines = text.removesuffix("\n").split("\n")
+            return pd.DataFrame({columns[0] if columns else "text": lines}, dtype=object)
+        try:
+            frame = pd.read_csv(
+                file,
+                sep="\t" if kind == "tsv" else ",",
+                encoding=encoding,
+                dtype=str,
+                # Only a truly empty field is missing: a text reading "NA" or "null" is a text.
+                keep_default_na=False,
+                na_values=[""],
+                # A blank line is an empty row, not nothing: skipping it would shift the rows.
+                skip_blank_lines=False,
+            )
+        except pd.errors.EmptyDataError:
+            raise ValueError(
+                f"{file} is empty; expected a header row"
+                + (f" with the columns {', '.join(columns)}." if columns else ".")
+            ) from None
+        except pd.errors.ParserError as exc:
+            raise ValueError(f"{file} could not be parsed as CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise EncodingError(_decode_error(file, encoding)) from exc
+    for column in columns:
+        if column not in frame.columns:
+            raise ValueError(
+                f"{file} has no column {column!r}; columns found: {list(frame.columns)}."
+            )
+    if frame.empty:
+        raise ValueError(f"{file} has a header but no rows.")
+    return frame
+
+
+def _decode_error(file: Path, encoding: str) -> str:
+    """Say where ``file`` stops being ``encoding`` text; pandas' own offset is per chunk."""
+    data = file.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return (
+            f"{file} is not {encoding} text: byte 0x{data[exc.start]:02x} on line {line} "
+            f"cannot be decoded ({exc.reason})."
+        )
+    return f"{file} is not {encoding} text."

@@ -2,22 +2,346 @@
 
 The folder holds safetensors weights, the tokenizer files, the skcse metadata as JSON, and
 the sentence-transformers module files, so ``SentenceTransformer(folder)`` loads it as well.
+``skcse.json`` also lists every other file of the folder with its size and sha256, so that a
+damaged or altered folder is refused at load instead of giving wrong vectors.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import glob
+import hashlib
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
+import warnings
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from skcse._backbone import transformers_quiet
 
-__all__ = ["META_FILE", "read_folder", "write_folder"]
+__all__ = [
+    "META_FILE",
+    "check_target",
+    "read_meta",
+    "read_model",
+    "verify_folder",
+    "write_folder",
+]
 
 META_FILE = "skcse.json"
+# The keys of skcse.json; MANIFEST_KEY is absent from the folders of skcse 0.1.
+META_KEYS = ("skcse_version", "params", "n_steps_", "history_", "resumed_from_step_")
+MANIFEST_KEY = "files"
+# A folder without a manifest (skcse 0.1) must hold these: one name of each group.
+_REQUIRED_FILES = {
+    "the model config": ("config.json",),
+    "the weights": ("model.safetensors", "model.safetensors.index.json"),
+    "the tokenizer's vocabulary": (
+        "tokenizer.json",
+        "vocab.txt",
+        "vocab.json",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+        "tokenizer.model",
+    ),
+}
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Check that a model folder may be written at ``path``, before any work is done.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where the folder is to be written.
+    overwrite : bool
+        Whether an existing folder written by skcse may be replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, absolute, with symbolic links resolved.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False; or if it exists and is not a folder
+        written by skcse (a file, a folder without skcse's ``skcse.json``, or one holding
+        files that skcse did not write), since skcse only replaces folders it wrote.
+    PermissionError
+        If the nearest existing folder on the way to ``path`` is not writable.
+    NotADirectoryError
+        If a parent of ``path`` is a file.
+
+    Notes
+    -----
+    Nothing is created. Should ``path`` be missing while a replacement that was interrupted
+    (see :func:`write_folder`) left its model aside next to it, that model is first moved
+    back, with a warning.
+    """
+    target = Path(path).expanduser().resolve()
+    _recover(target)
+    if target.exists():
+        if not overwrite:
+            raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
+        _check_replaceable(target)
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(f"Cannot write {target}: {ancestor} is a file, not a folder.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write {target}: {ancestor} is not writable (no permission, or a read-only "
+            "file system); choose another location."
+        )
+    return target
+
+
+def write_folder(
+    path: str | os.PathLike[str],
+    *,
+    model: Any,
+    tokenizer: Any,
+    meta: dict[str, Any],
+    pooling: str,
+    max_seq_length: int,
+    normalize: bool,
+    overwrite: bool = False,
+) -> Path:
+    """Write the folder atomically: everything goes to a sibling staging folder first.
+
+    A new folder is then renamed into place. An existing one is swapped with the staging
+    folder in one step where the system can (Linux's ``renameat2`` with ``RENAME_EXCHANGE``),
+    so that ``path`` holds a complete model at every instant. Elsewhere the old folder is
+    moved to ``.NAME-old-XXXXXXXX/old`` and the new one renamed into place; should the
+    process die between the two, the next :func:`check_target` or :func:`read_meta` of
+    ``path`` moves the old folder back. Files and folders get the usual modes under the
+    umask (0644 and 0755 under umask 022).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder to create.
+    model, tokenizer
+        The transformers model and tokenizer.
+    meta : dict
+        JSON-serialisable skcse metadata (parameters and fitted attributes); the manifest of
+        the files written is added to it under ``"files"``.
+    pooling, max_seq_length, normalize
+        Written into the sentence-transformers module files.
+    overwrite : bool, default=False
+        Replace an existing folder written by skcse.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder written.
+
+    Raises
+    ------
+    FileExistsError, PermissionError, NotADirectoryError
+        As :func:`check_target`, before anything is written.
+    OSError
+        If writing fails (a full disk, for one); ``path`` is then left as it was, and no
+        staging folder remains.
+    """
+    target = check_target(path, overwrite=overwrite)
+    created = [parent for parent in target.parents if not parent.exists()]
+    staging = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        _write_files(
+            staging,
+            target=target,
+            model=model,
+            tokenizer=tokenizer,
+            meta=meta,
+            pooling=pooling,
+            max_seq_length=max_seq_length,
+            normalize=normalize,
+        )
+        _swap_in(staging, target)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        for parent in created:  # nearest first; each is empty once its child is gone
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
+    return target
+
+
+def read_meta(
+    path: str | os.PathLike[str], *, param_names: Collection[str]
+) -> tuple[Path, dict[str, Any]]:
+    """Read and check the ``skcse.json`` of a folder written by :func:`write_folder`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    param_names : collection of str
+        The estimator's parameters, which ``skcse.json`` must hold, no more and no fewer.
+        Their values are checked by the estimator.
+
+    Returns
+    -------
+    folder : pathlib.Path
+    meta : dict
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or its ``skcse.json`` is missing.
+    ValueError
+        If ``skcse.json`` is not valid JSON, misses a key or has an unknown one, or holds a
+        fitted attribute of the wrong type or range. The message names the key and the file.
+    """
+    folder = Path(path).expanduser()
+    _recover(folder.resolve())
+    meta_file = folder / META_FILE
+    if not meta_file.is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a saved SimCSEEncoder: {META_FILE} is missing. Save one with "
+            "SimCSEEncoder.save(path)."
+        )
+    meta = _read_json_object(meta_file)
+    _check_keys(meta, META_KEYS, optional=(MANIFEST_KEY,), where=str(meta_file))
+    if not isinstance(meta["skcse_version"], str):
+        raise ValueError(f"{meta_file}: skcse_version must be a string.")
+    if not isinstance(meta["params"], dict):
+        raise ValueError(f"{meta_file}: params must be a JSON object of parameter values.")
+    _check_keys(meta["params"], param_names, where=f"{meta_file} (params)")
+    _check_fitted(meta, meta_file)
+    return folder, meta
+
+
+def read_model(folder: str | os.PathLike[str]) -> tuple[Any, Any]:
+    """Check a folder's files and load its tokenizer and safetensors weights.
+
+    Nothing is unpickled and no code shipped with the folder is run.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder written by :func:`write_folder`.
+
+    Returns
+    -------
+    tokenizer : transformers.PreTrainedTokenizerBase
+    model : torch.nn.Module
+        On the CPU, in eval mode.
+
+    Raises
+    ------
+    ValueError
+        If the folder is damaged (see :func:`verify_folder`) or its files cannot be read
+        as a model.
+    OSError
+        If reading fails.
+    """
+    from skcse._backbone import load_backbone
+
+    # load_backbone verifies the folder, since it holds skcse.json.
+    tokenizer, model = load_backbone(folder, safetensors_only=True)
+    model.eval()
+    return tokenizer, model
+
+
+def verify_folder(folder: str | os.PathLike[str]) -> None:
+    """Check that the files of a folder written by skcse are those it wrote.
+
+    With a manifest in ``skcse.json``, every file listed must be there with its size and
+    sha256. A folder of skcse 0.1, without one, must hold its config, weights and
+    vocabulary.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder holding ``skcse.json``.
+
+    Raises
+    ------
+    ValueError
+        Naming the first file missing or changed.
+    """
+    folder = Path(folder)
+    meta_file = folder / META_FILE
+    manifest = _read_json_object(meta_file).get(MANIFEST_KEY)
+    if manifest is None:
+        for what, names in _REQUIRED_FILES.items():
+            if not any((folder / name).is_file() for name in names):
+                raise ValueError(
+                    f"{folder} is damaged: it lacks {what} ({' or '.join(names)}); save the "
+                    "encoder again."
+                )
+        return
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{meta_file}: {MANIFEST_KEY} must map file names to sizes and hashes.")
+    for name, entry in manifest.items():
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise ValueError(f"{meta_file}: {MANIFEST_KEY} lists {name!r}, outside the folder.")
+        if not (isinstance(entry, dict) and set(entry) == {"size", "sha256"}):
+            raise ValueError(f"{meta_file}: {MANIFEST_KEY}[{name!r}] must hold size and sha256.")
+        file = folder / name
+        if not file.is_file():
+            raise ValueError(f"{folder} is damaged: {name} is missing; save the encoder again.")
+        if file.stat().st_size != entry["size"]:
+            raise ValueError(
+                f"{folder} is damaged: {name} has {file.stat().st_size} bytes, and {META_FILE} "
+                f"records {entry['size']}; save the encoder again."
+            )
+        if _sha256(file) != entry["sha256"]:
+            raise ValueError(
+                f"{folder} is damaged or was altered: the sha256 of {name} differs from the one "
+                f"recorded in {META_FILE}."
+            )
+
+
+def _write_files(
+    staging: Path,
+    *,
+    target: Path,
+    model: Any,
+    tokenizer: Any,
+    meta: dict[str, Any],
+    pooling: str,
+    max_seq_length: int,
+    normalize: bool,
+) -> None:
+    from safetensors import SafetensorError
+
+    with transformers_quiet(True):
+        try:
+            model.save_pretrained(staging, safe_serialization=True)
+        except SafetensorError as exc:
+            # The Rust writer reports a full disk as "... (os error 28)", not as an OSError.
+            code = re.search(r"\(os error (\d+)\)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1])), str(target)) from exc
+        tokenizer.save_pretrained(staging)
+    _sentence_transformers_files(
+        staging,
+        pooling=pooling,
+        dimension=int(model.config.hidden_size),
+        max_seq_length=max_seq_length,
+        normalize=normalize,
+    )
+    _apply_umask(staging)
+    _write_json(staging / META_FILE, {**meta, MANIFEST_KEY: _manifest(staging)})
 
 
 def _sentence_transformers_files(
@@ -50,106 +374,192 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_folder(
-    path: str | os.PathLike[str],
-    *,
-    model: Any,
-    tokenizer: Any,
-    meta: dict[str, Any],
-    pooling: str,
-    max_seq_length: int,
-    normalize: bool,
-    overwrite: bool = False,
-) -> Path:
-    """Write the folder atomically: everything goes to a sibling temp folder, then is renamed.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The folder to create.
-    model, tokenizer
-        The transformers model and tokenizer.
-    meta : dict
-        JSON-serialisable skcse metadata (parameters and fitted attributes).
-    pooling, max_seq_length, normalize
-        Written into the sentence-transformers module files.
-    overwrite : bool, default=False
-        Replace an existing folder. Without it an existing path is an error.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder written.
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    """
-    target = Path(path).expanduser().resolve()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    # mkdtemp makes the folder private (0700); the saved model is meant to be shared.
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
+def _read_json_object(path: Path) -> dict[str, Any]:
     try:
-        with transformers_quiet(True):
-            model.save_pretrained(staging, safe_serialization=True)
-            tokenizer.save_pretrained(staging)
-        _sentence_transformers_files(
-            staging,
-            pooling=pooling,
-            dimension=int(model.config.hidden_size),
-            max_seq_length=max_seq_length,
-            normalize=normalize,
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got a {type(data).__name__}.")
+    return data
+
+
+def _umask() -> int:
+    # Linux reports the umask without changing it; setting it to read it back, the fallback,
+    # briefly changes it for every thread of the process.
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"^Umask:\s*([0-7]+)$", status, re.MULTILINE)[1], 8)
+    except (OSError, TypeError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return umask
+
+
+def _apply_umask(folder: Path) -> None:
+    # mkdtemp makes a private folder, and writers may use private temporary files; the saved
+    # model is meant to be shared like any file the user writes.
+    umask = _umask()
+    for root, _, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    return {
+        file.relative_to(folder).as_posix(): {"size": file.stat().st_size, "sha256": _sha256(file)}
+        for file in sorted(folder.rglob("*"))
+        if file.is_file()
+    }
+
+
+def _check_keys(
+    data: dict[str, Any], required: Collection[str], *, optional: Collection[str] = (), where: str
+) -> None:
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ValueError(
+            f"{where} lacks the key {missing[0]!r}: the folder is damaged or was not written "
+            "by SimCSEEncoder.save."
         )
-        _write_json(staging / META_FILE, meta)
-        if target.exists():
-            # Move the old folder aside first, so that a failure never leaves neither.
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
-            os.replace(target, backup / "old")
-            os.replace(staging, target)
-            shutil.rmtree(backup)
-        else:
-            os.replace(staging, target)
+    unknown = sorted(set(data) - set(required) - set(optional))
+    if unknown:
+        raise ValueError(
+            f"{where} has the unknown key {unknown[0]!r}: the folder was written by another "
+            "version of skcse, or altered."
+        )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_fitted(meta: dict[str, Any], meta_file: Path) -> None:
+    n_steps = meta["n_steps_"]
+    if not _is_count(n_steps):
+        raise ValueError(f"{meta_file}: n_steps_ must be an integer >= 0, got {n_steps!r}.")
+    resumed = meta["resumed_from_step_"]
+    if not _is_count(resumed) or resumed > n_steps:
+        raise ValueError(
+            f"{meta_file}: resumed_from_step_ must be an integer from 0 to n_steps_ "
+            f"({n_steps}), got {resumed!r}."
+        )
+    history = meta["history_"]
+    if not isinstance(history, dict) or not all(
+        isinstance(values, list)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        for values in history.values()
+    ):
+        raise ValueError(f"{meta_file}: history_ must map names to lists of numbers.")
+    for key in ("loss", "learning_rate"):
+        if len(history.get(key, [])) != n_steps:
+            raise ValueError(
+                f"{meta_file}: history_[{key!r}] must hold one value per step "
+                f"(n_steps_={n_steps}), got {len(history.get(key, []))}."
+            )
+
+
+def _check_replaceable(target: Path) -> None:
+    refusal = (
+        "skcse only replaces folders it wrote; choose another path, or move or remove it yourself."
+    )
+    meta_file = target / META_FILE
+    try:
+        meta = _read_json_object(meta_file) if meta_file.is_file() else {}
+    except (OSError, ValueError):
+        meta = {}
+    if not target.is_dir() or "skcse_version" not in meta:
+        raise FileExistsError(
+            f"{target} is not a folder written by skcse (it has no valid {META_FILE}): {refusal}"
+        )
+    manifest = meta.get(MANIFEST_KEY)
+    if not isinstance(manifest, dict):
+        return  # skcse 0.1 recorded no manifest; its skcse.json is all there is to go by
+    known = set(manifest) | {META_FILE}
+    # Empty folders hold nothing to lose; any file or link not in the manifest does.
+    foreign = sorted(
+        path.relative_to(target).as_posix()
+        for path in target.rglob("*")
+        if not path.is_dir() or path.is_symlink()
+        if path.relative_to(target).as_posix() not in known
+    )
+    if foreign:
+        raise FileExistsError(
+            f"{target} holds files that skcse did not write ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}): {refusal}"
+        )
+
+
+def _recover(target: Path) -> None:
+    """Move back the model that an interrupted replacement left in ``.NAME-old-*/old``."""
+    if os.path.lexists(target):
+        return
+    # mkdtemp's random part has 8 characters: this does not match other targets' leftovers.
+    pattern = f".{glob.escape(target.name)}-old-{'?' * 8}/old"
+    leftovers = [old for old in target.parent.glob(pattern) if (old / META_FILE).is_file()]
+    if not leftovers:
+        return
+    newest = max(leftovers, key=lambda old: old.parent.stat().st_mtime)
+    os.rename(newest, target)
+    newest.parent.rmdir()
+    warnings.warn(
+        f"{target} was missing after an interrupted save; the model it held was moved back "
+        f"from {newest.parent}.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one atomic step; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False  # a C library without the wrapper (glibc before 2.28)
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE):
+        code = ctypes.get_errno()
+        # An old kernel, a file system without the flag, or a sandbox that forbids the call.
+        if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+            return False
+        raise OSError(code, os.strerror(code), str(second))
+    return True
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the complete folder ``staging`` at ``target``, replacing what check_target allowed."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging)  # it now holds the old folder
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+    try:
+        os.replace(target, backup / "old")
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        backup.rmdir()
         raise
-    return target
-
-
-def read_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any, Any]:
-    """Read a folder written by :func:`write_folder`.
-
-    Only JSON, tokenizer files and safetensors weights are read: nothing is unpickled.
-
-    Returns
-    -------
-    meta : dict
-    tokenizer : transformers.PreTrainedTokenizerBase
-    model : torch.nn.Module
-        On the CPU, in eval mode.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the folder or its skcse metadata is missing.
-    """
-    from transformers import AutoModel, AutoTokenizer
-
-    folder = Path(path).expanduser()
-    meta_file = folder / META_FILE
-    if not meta_file.is_file():
-        raise FileNotFoundError(
-            f"{folder} is not a saved SimCSEEncoder: {META_FILE} is missing. Save one with "
-            "SimCSEEncoder.save(path)."
-        )
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    with transformers_quiet(True):
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModel.from_pretrained(folder, use_safetensors=True)
-    model.eval()
-    return meta, tokenizer, model
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        # Should this fail too, the old folder stays in the backup, for _recover.
+        os.replace(backup / "old", target)
+        backup.rmdir()
+        raise
+    shutil.rmtree(backup)

@@ -20,9 +20,9 @@ from skcse._attention import fast_dropout
 from skcse._backbone import autocast, embed, tokenize
 from skcse._distributed import gather, mean_over_ranks, rank_and_size
 from skcse._io import atomic_write
+from skcse._validation import user_stacklevel
 
 __all__ = [
-    "AUGMENTATIONS",
     "Checkpointer",
     "alignment_uniformity",
     "batch_loss",
@@ -32,8 +32,6 @@ __all__ = [
     "simcse_loss",
     "train_simcse",
 ]
-
-AUGMENTATIONS = ("dropout", "crop", "delete")
 
 # Both reference recipes (the SimCSE code through the HF Trainer, sentence-transformers' fit)
 # clip the gradient norm at 1.0.
@@ -302,7 +300,7 @@ class Checkpointer:
                 f"{self.path} belongs to a fit with other parameters or data; "
                 "training starts afresh and will replace it.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             return None
         return state
@@ -335,8 +333,7 @@ def _warn_low_initial_loss(loss: float, augment: str) -> None:
         f"The SimCSE loss starts at {loss:.2g}, below {LOW_INITIAL_LOSS}: the backbone already "
         f"tells the two views of each text from the other texts, so {advice}",
         UserWarning,
-        # Points at the caller of SimCSEEncoder.fit.
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -1,4 +1,4 @@
-"""Input and parameter validation shared by the skcse estimators.
+"""Checks and helpers shared by the skcse estimators: texts, parameter options, warnings.
 
 Nothing here imports torch, so validation errors come fast and ``import skcse`` stays light.
 """
@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_keep_range", "check_param", "check_texts"]
+__all__ = ["AUGMENTATIONS", "POOLINGS", "PRECISIONS", "check_texts", "user_stacklevel"]
+
+# The options of SimCSEEncoder's string parameters, here so that its parameter constraints
+# need no torch import.
+AUGMENTATIONS = ("dropout", "crop", "delete")
+POOLINGS = ("mean", "cls", "max")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def _is_missing(value: Any) -> bool:
@@ -103,82 +111,26 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
     return texts
 
 
-def check_param(
-    name: str,
-    value: Any,
-    *,
-    kind: type | tuple[type, ...] | None = None,
-    options: Iterable[Any] | None = None,
-    low: float | None = None,
-    low_inclusive: bool = True,
-    high: float | None = None,
-    allow_none: bool = False,
-) -> None:
-    """Check one estimator parameter and raise an error that names it.
+def user_stacklevel() -> int:
+    """Return the ``stacklevel`` that makes a warning point at the user's own code.
 
-    Parameters
-    ----------
-    name : str
-        Parameter name, used in the message.
-    value : object
-        The value to check.
-    kind : type or tuple of types, optional
-        Accepted types. ``numbers.Integral`` and ``numbers.Real`` exclude ``bool``.
-    options : iterable, optional
-        The accepted values, for string options.
-    low, high : float, optional
-        Bounds. ``high`` is inclusive; ``low`` is inclusive unless ``low_inclusive=False``.
-    allow_none : bool, default=False
-        Whether None is accepted.
+    Call it in the function that warns. The frames of skcse, scikit-learn (its ``_fit_context``
+    wrapper, a Pipeline, a search) and joblib (which a Pipeline calls its steps through) are
+    skipped, so that the warning names the line that called ``fit``, however deep.
 
-    Raises
-    ------
-    TypeError
-        If ``value`` has the wrong type.
-    ValueError
-        If ``value`` is not an accepted option or lies out of bounds.
+    Returns
+    -------
+    int
+        The ``stacklevel`` for :func:`warnings.warn` in the caller.
     """
-    if value is None:
-        if allow_none:
-            return
-        raise ValueError(f"{name} must not be None.")
-    if options is not None:
-        options = list(options)
-        if value not in options:
-            raise ValueError(f"{name} must be one of {options}, got {value!r}.")
-        return
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    # bool is an int to Python, but True is no valid batch size.
-    is_stray_bool = isinstance(value, bool | np.bool_) and bool not in kinds
-    if kind is not None and (is_stray_bool or not isinstance(value, kind)):
-        names = " or ".join(
-            {numbers.Integral: "an int", numbers.Real: "a real number"}.get(k, k.__name__)
-            for k in kinds
-        )
-        raise TypeError(f"{name} must be {names}, got {type(value).__name__} ({value!r}).")
-    if isinstance(value, numbers.Real) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    if low is not None and (value < low or (not low_inclusive and value == low)):
-        sign = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name} must be {sign} {low}, got {value!r}.")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}.")
+    import joblib
+    import sklearn
 
-
-def check_keep_range(value: Any, name: str = "keep_range") -> None:
-    """Check a ``(low, high)`` pair of word fractions with ``0 < low <= high <= 1``.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not a pair of real numbers.
-    ValueError
-        If a bound lies outside (0, 1] or ``low > high``.
-    """
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise TypeError(f"{name} must be a pair (low, high) of fractions, got {value!r}.")
-    low, high = value
-    check_param(f"{name}[0]", low, kind=numbers.Real, low=0, low_inclusive=False, high=1)
-    check_param(f"{name}[1]", high, kind=numbers.Real, low=0, low_inclusive=False, high=1)
-    if low > high:
-        raise ValueError(f"{name} must have low <= high, got {value!r}.")
+    inside = tuple(
+        os.path.dirname(module.__file__) + os.sep
+        for module in (sys.modules["skcse"], sklearn, joblib)
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -1,58 +1,155 @@
 """The ``skcse`` command. It parses arguments and calls the library, nothing more.
 
 Subcommands: ``compare`` (the reference study, the main job), ``fit``, ``embed`` and
-``cluster``. Bad paths, unknown columns and empty files end in one line on stderr and exit
-code 2.
+``cluster``. Every error ends in one line on stderr: exit code 2 for a problem with the
+input, the options or the files, 1 for an unexpected error, 130 for Ctrl-C. Outputs are
+written atomically and replace an existing file only with ``--overwrite``, and only a file
+of the kind skcse writes there.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import errno
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["main"]
 
 DEFAULT_N_SAMPLES = 2000
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+_NPY_MAGIC = b"\x93NUMPY"
+_SHOWN_ROWS = 5
 
 
 class UsageError(Exception):
     """A problem with the command's input, reported in one line with exit code 2."""
 
 
-def _read_table(path: str, column: str | None, label_column: str | None = None):
-    """Read texts (and labels) from a CSV column or a text file with one text per line."""
-    import pandas as pd
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _refuse_blank(values: pd.Series, file: Path, column: str, *, fix: str) -> None:
+    """Refuse empty or whitespace-only cells, naming how many and where."""
+    import numpy as np
+
+    rows = np.flatnonzero(values.fillna("").str.strip().eq("").to_numpy())
+    if not len(rows):
+        return
+    where = ", ".join(str(row + 1) for row in rows[:_SHOWN_ROWS])
+    where += ", ..." if len(rows) > _SHOWN_ROWS else ""
+    if file.suffix.lower() in (".csv", ".tsv"):
+        found = f"{_plural(len(rows), 'row')} with an empty {column!r} "
+        found += (
+            f"({'row' if len(rows) == 1 else 'rows'} {where}, counting from 1 after the header)"
+        )
+    else:
+        found = (
+            f"{_plural(len(rows), 'blank line')} ({'line' if len(rows) == 1 else 'lines'} {where})"
+        )
+    raise UsageError(f"{file} has {found}; {fix}")
+
+
+def _read_input(
+    path: str, column: str | None, encoding: str, label_column: str | None = None
+) -> tuple[list[str], np.ndarray | None]:
+    """Read the texts (and labels) of every row; refuse empty ones rather than skip them."""
+    from skcse._io import EncodingError, read_table
 
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
-    if file.suffix.lower() in (".csv", ".tsv"):
-        try:
-            frame = pd.read_csv(file, sep="\t" if file.suffix.lower() == ".tsv" else ",")
-        except pd.errors.EmptyDataError:
-            raise UsageError(f"{path} is empty") from None
-        column = column or "Text"
-        for name in (column, label_column):
-            if name is not None and name not in frame.columns:
-                raise UsageError(
-                    f"{path} has no column {name!r}; its columns are {list(frame.columns)}"
-                )
-        frame = frame.dropna(subset=[column])
-        texts = frame[column].astype(str).tolist()
-        labels = frame[label_column].astype(str).to_numpy() if label_column else None
-    else:
-        if label_column:
-            raise UsageError("--label-column needs a CSV input")
-        texts = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        labels = None
-    if not texts:
-        raise UsageError(f"{path} holds no texts")
-    return texts, labels
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise UsageError(
+            f"unknown encoding {encoding!r} for --encoding; give a Python codec name such as "
+            "utf-8, latin-1 or cp1252"
+        ) from None
+    column = column or "Text"
+    try:
+        frame = read_table(
+            file, [column] + ([label_column] if label_column else []), encoding=encoding
+        )
+    except EncodingError as exc:
+        raise UsageError(
+            f"{exc} Give the file's encoding with --encoding, e.g. --encoding latin-1"
+        ) from None
+    # Skipping a row would shift every output row against the input: refuse instead.
+    _refuse_blank(
+        frame[column],
+        file,
+        column,
+        fix="give each a text or remove it; no row is skipped, so that the output rows line "
+        "up with the input",
+    )
+    labels = None
+    if label_column:
+        _refuse_blank(
+            frame[label_column],
+            file,
+            label_column,
+            fix=f"fill them in, or remove those rows, to score against {label_column!r}",
+        )
+        labels = frame[label_column].to_numpy(dtype=object)
+    return frame[column].tolist(), labels
 
 
-def _save_npy(path: str, array) -> None:
+def _is_npy(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+
+
+def _is_cluster_csv(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        header = handle.readline(4096).decode("utf-8", errors="replace").lstrip("\ufeff")
+    return header.split(",")[0].strip().strip('"') == "cluster"
+
+
+def _check_output(
+    output: str,
+    *,
+    inputs: Sequence[str | None],
+    overwrite: bool,
+    ours: Callable[[Path], bool],
+    kind: str,
+) -> None:
+    """Refuse an output that would destroy data, or that cannot be written, before any work."""
+    out = Path(output)
+    if out.exists():
+        for given in inputs:
+            if given is not None and out.samefile(given):
+                raise UsageError(f"--output {output} is the input {given}; write to another file")
+        if not overwrite:
+            raise UsageError(f"{output} already exists; pass --overwrite to replace it")
+        if not (out.is_file() and ours(out)):
+            raise UsageError(
+                f"{output} is not {kind}, so it is not replaced, even with --overwrite; "
+                "choose another --output"
+            )
+    folder = out.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {output}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"cannot write {output}: {folder} is not writable; choose another --output"
+        )
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
     """Write an .npy file atomically, so a failure never leaves a partial file."""
     import numpy as np
 
@@ -60,6 +157,36 @@ def _save_npy(path: str, array) -> None:
 
     with atomic_write(path) as handle:
         np.save(handle, array)
+
+
+def _load_embeddings(path: str, n_texts: int, input_path: str) -> np.ndarray:
+    """Load a numeric .npy array of one finite row per text; never unpickle."""
+    import numpy as np
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"no such file: {path}")
+    if not _is_npy(file):
+        raise UsageError(
+            f"{path} is not a .npy file (it lacks NumPy's header); give --embeddings the .npy "
+            "file written by `skcse embed`"
+        )
+    try:
+        X = np.load(file, allow_pickle=False)
+    except ValueError as exc:
+        raise UsageError(f"{path} cannot be read as a numeric .npy array: {exc}") from None
+    if X.dtype.kind not in "fiu" or X.ndim != 2 or len(X) != n_texts:
+        raise UsageError(
+            f"{path} holds an array of {X.dtype} and shape {X.shape}; expected numbers of "
+            f"shape ({n_texts}, n_features) to match {input_path}"
+        )
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if len(bad):
+        raise UsageError(
+            f"{path} has {_plural(len(bad), 'row')} with NaN or infinite values (the first: "
+            f"row {bad[0] + 1}); embed the texts again"
+        )
+    return X
 
 
 def _encoder_for(model: str | None, texts, quiet: bool):
@@ -102,10 +229,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from skcse import SimCSEEncoder
+    from skcse._persistence import check_target
 
-    texts, _ = _read_table(args.input, args.column)
-    if Path(args.output).exists() and not args.overwrite:
+    texts, _ = _read_input(args.input, args.column, args.encoding)
+    target = Path(args.output).resolve()
+    if target.exists() and not args.overwrite:
         raise UsageError(f"{args.output} already exists; pass --overwrite to replace it")
+    if target.is_dir() and Path(args.input).resolve().is_relative_to(target):
+        raise UsageError(
+            f"the input {args.input} is inside --output {args.output}; replacing the folder "
+            "would delete it"
+        )
+    # Refuse a folder skcse did not write, or an unwritable place, before minutes of training.
+    check_target(args.output, overwrite=args.overwrite)
     encoder = SimCSEEncoder(
         args.model,
         epochs=args.epochs,
@@ -121,7 +257,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    texts, _ = _read_table(args.input, args.column)
+    texts, _ = _read_input(args.input, args.column, args.encoding)
+    _check_output(
+        args.output,
+        inputs=[args.input],
+        overwrite=args.overwrite,
+        ours=_is_npy,
+        kind="a .npy file",
+    )
     encoder = _encoder_for(args.model, texts, args.quiet)
     X = encoder.transform(texts)
     _save_npy(args.output, X)
@@ -135,18 +278,21 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     from sklearn.metrics import v_measure_score
 
     from skcse._compare import _umap_hdbscan
+    from skcse._io import atomic_write
 
-    texts, labels = _read_table(args.input, args.column, args.label_column)
+    texts, labels = _read_input(args.input, args.column, args.encoding, args.label_column)
+    if args.min_cluster_size is not None and args.min_cluster_size < 2:
+        raise UsageError(f"--min-cluster-size must be at least 2, got {args.min_cluster_size}")
     if args.embeddings:
-        if not Path(args.embeddings).is_file():
-            raise UsageError(f"no such file: {args.embeddings}")
-        X = np.load(args.embeddings, allow_pickle=False)
-        if X.ndim != 2 or len(X) != len(texts):
-            raise UsageError(
-                f"{args.embeddings} holds an array of shape {X.shape}; expected "
-                f"({len(texts)}, n_features) to match {args.input}"
-            )
-    else:
+        X = _load_embeddings(args.embeddings, len(texts), args.input)
+    _check_output(
+        args.output,
+        inputs=[args.input, args.embeddings],
+        overwrite=args.overwrite,
+        ours=_is_cluster_csv,
+        kind="a CSV of clusters (its header does not start with 'cluster')",
+    )
+    if not args.embeddings:
         X = _encoder_for(args.model, texts, args.quiet).transform(texts)
     pipe = _umap_hdbscan(len(texts), args.seed)
     if args.min_cluster_size is not None:
@@ -155,11 +301,19 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     out = pd.DataFrame({"cluster": clusters})
     if labels is not None:
         out[args.label_column] = labels
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(args.output, index=False)
-    message = (
-        f"{len(np.unique(clusters))} clusters for {len(texts)} texts, written to {args.output}"
-    )
+    with atomic_write(args.output) as handle:
+        handle.write(out.to_csv(index=False).encode("utf-8"))
+    n_clusters = len(np.unique(clusters[clusters >= 0]))
+    n_noise = int((clusters < 0).sum())
+    if n_clusters:
+        message = f"{_plural(n_clusters, 'cluster')} for {_plural(len(texts), 'text')}"
+        message += f" ({n_noise} of them noise, label -1)" if n_noise else ""
+    else:
+        message = (
+            f"no cluster found: all {_plural(len(texts), 'text')} are noise (label -1); "
+            "a smaller --min-cluster-size may find some"
+        )
+    message += f"; written to {args.output}"
     if labels is not None:
         message += (
             f"; V-measure against {args.label_column}: {v_measure_score(labels, clusters):.3f}"
@@ -218,6 +372,9 @@ def _parser() -> argparse.ArgumentParser:
     def add_input(p: argparse.ArgumentParser) -> None:
         p.add_argument("input", help="a CSV file (with --column) or a text file, one text a line")
         p.add_argument("--column", help="CSV column holding the texts (default Text)")
+        p.add_argument(
+            "--encoding", default="utf-8", help="text encoding of the input (default utf-8)"
+        )
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
     fit = sub.add_parser("fit", help="train an encoder and save it as a folder")
@@ -245,6 +402,7 @@ def _parser() -> argparse.ArgumentParser:
         "untrained (default: the embedded all-MiniLM-L6-v2)",
     )
     embed.add_argument("--output", required=True, help=".npy file to write")
+    embed.add_argument("--overwrite", action="store_true", help="replace an existing .npy file")
     embed.set_defaults(func=_cmd_embed)
 
     cluster = sub.add_parser("cluster", help="UMAP + HDBSCAN labels, and V-measure with labels")
@@ -257,12 +415,58 @@ def _parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument("--seed", type=int, default=0)
     cluster.add_argument("--output", required=True, help="CSV of labels to write")
+    cluster.add_argument(
+        "--overwrite", action="store_true", help="replace an existing CSV written by cluster"
+    )
     cluster.set_defaults(func=_cmd_cluster)
     return parser
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _within(path: Path, folder: str | os.PathLike[str]) -> bool:
+    return path.absolute().is_relative_to(Path(folder).expanduser().absolute())
+
+
+def _os_error(exc: OSError) -> str:
+    """Return the error's line, with what to do when a disk is full or a place read-only."""
+    message = _first_line(exc)
+    if exc.errno == errno.ENOSPC:
+        return f"{message}; free some space on that disk or write elsewhere"
+    # A path that does not exist was being created: a write, not a read, was refused.
+    refused = exc.errno == errno.EROFS or (
+        exc.errno in (errno.EACCES, errno.EPERM) and not Path(exc.filename).exists()
+    )
+    if exc.filename is None or not refused:
+        return message
+    from huggingface_hub.constants import HF_HOME
+
+    from skcse.datasets import get_data_home
+
+    path = Path(os.fsdecode(exc.filename))
+    if _within(path, get_data_home()):
+        advice = (
+            "the reviews are downloaded there; set SKCSE_DATA_HOME to a writable folder, or "
+            "give a local copy of the reviews with --data"
+        )
+    elif _within(path, HF_HOME):
+        advice = "models are downloaded there; set HF_HOME to a writable folder"
+    elif _within(path, Path.home()):
+        advice = "HOME cannot be written here; choose another --output, or set HOME to a "
+        advice += "writable folder"
+    else:
+        advice = "choose a writable location"
+    return f"{message}; {advice}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``skcse`` command.
+
+    Every error ends in one line on stderr, ``skcse COMMAND: error: ...``, never a
+    traceback, and no output file is left half-written.
 
     Parameters
     ----------
@@ -272,15 +476,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit code: 0 on success, 2 on bad input.
+        The exit code: 0 on success; 2 when the input, an option or the file system stops
+        the command (the message says what to change); 1 on an unexpected error (the
+        message names its type); 130 when interrupted with Ctrl-C.
     """
     args = _parser().parse_args(argv)
+    prefix = f"skcse {args.command}"
     try:
         return args.func(args)
-    except (UsageError, FileNotFoundError, FileExistsError, ValueError, TypeError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"skcse {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        print(f"{prefix}: error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, ValueError, TypeError) as exc:
+        print(f"{prefix}: error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a bug or a library's own exception: still one line
+        message = _first_line(exc)
+        if "no locator available" in message:  # numba's cache, needed by UMAP
+            message += "; set NUMBA_CACHE_DIR to a writable folder"
+        print(f"{prefix}: error: unexpected {type(exc).__name__}: {message}", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":

@@ -7,15 +7,14 @@ in ``fit`` and ``predict``.
 
 from __future__ import annotations
 
-import numbers
 import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-from skcse._validation import check_param
 
 __all__ = ["HDBSCAN"]
 
@@ -200,6 +199,16 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "min_cluster_size": [Interval(Integral, 2, None, closed="left")],
+        "min_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "metric": [StrOptions(set(METRICS))],
+        "cluster_selection_method": [StrOptions(set(SELECTION_METHODS))],
+        "cluster_selection_epsilon": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "noise": [StrOptions(set(NOISE_MODES))],
+    }
+
     def __init__(
         self,
         min_cluster_size: int = 5,
@@ -218,29 +227,7 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         self.alpha = alpha
         self.noise = noise
 
-    def _check_params(self, n_samples: int) -> None:
-        check_param("min_cluster_size", self.min_cluster_size, kind=numbers.Integral, low=2)
-        check_param("min_samples", self.min_samples, kind=numbers.Integral, low=1, allow_none=True)
-        check_param("metric", self.metric, options=METRICS)
-        check_param(
-            "cluster_selection_method", self.cluster_selection_method, options=SELECTION_METHODS
-        )
-        check_param(
-            "cluster_selection_epsilon", self.cluster_selection_epsilon, kind=numbers.Real, low=0
-        )
-        check_param("alpha", self.alpha, kind=numbers.Real, low=0, low_inclusive=False)
-        check_param("noise", self.noise, options=NOISE_MODES)
-        if n_samples < self.min_cluster_size:
-            raise ValueError(
-                f"Found n_samples={n_samples}, fewer than min_cluster_size="
-                f"{self.min_cluster_size}; pass more samples or lower min_cluster_size."
-            )
-        if self.min_samples is not None and n_samples < self.min_samples:
-            raise ValueError(
-                f"Found n_samples={n_samples}, fewer than min_samples={self.min_samples}; "
-                "pass more samples or lower min_samples."
-            )
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> HDBSCAN:
         """Cluster ``X``.
 
@@ -258,14 +245,26 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
 
         Raises
         ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter has an invalid type or value (a subclass of both ValueError and
+            TypeError; the message names the parameter).
         ValueError
-            If a parameter is invalid, or ``X`` has fewer samples than ``min_cluster_size``
-            or ``min_samples``.
+            If ``X`` has fewer samples than ``min_cluster_size`` or ``min_samples``.
         """
         import hdbscan
 
         X = validate_data(self, X, dtype=np.float64, force_writeable=True)
-        self._check_params(X.shape[0])
+        n_samples = X.shape[0]
+        if n_samples < self.min_cluster_size:
+            raise ValueError(
+                f"Found n_samples={n_samples}, fewer than min_cluster_size="
+                f"{self.min_cluster_size}; pass more samples or lower min_cluster_size."
+            )
+        if self.min_samples is not None and n_samples < self.min_samples:
+            raise ValueError(
+                f"Found n_samples={n_samples}, fewer than min_samples={self.min_samples}; "
+                "pass more samples or lower min_samples."
+            )
         self.clusterer_ = hdbscan.HDBSCAN(
             min_cluster_size=self.min_cluster_size,
             min_samples=self.min_samples,
@@ -310,10 +309,15 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
 
         Raises
         ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter was set to an invalid value after ``fit``, e.g. by ``set_params``
+            (the message names the parameter).
         ValueError
             If the fit saw fewer than ``2 * min_samples`` samples, which hdbscan needs to
             place new points.
         """
         check_is_fitted(self)
+        # noise is read here too: a value set after fit must be refused, not taken as "keep".
+        self._validate_params()
         X = validate_data(self, X, dtype=np.float64, force_writeable=True, reset=False)
         return _predict_labels(self.clusterer_, X, noise=self.noise)

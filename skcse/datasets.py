@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 from tqdm import tqdm
 
-from skcse._io import atomic_write
+from skcse._io import atomic_write, read_table
 
 __all__ = [
     "AMAZON_REVIEWS_FILENAME",
@@ -187,7 +186,8 @@ def load_amazon_reviews(
     target_col = f"Cat{int(level)}"
 
     file = _locate(path, data_home=data_home, download=download, progress=progress)
-    frame = _read(file, target_col)
+    # The reader of the command line too: every row, as strings, "NA" kept as a text.
+    frame = read_table(file, (_TEXT, target_col), kind="csv")
 
     n_read = len(frame)
     # A text or label that is only whitespace carries no information either.
@@ -350,28 +350,6 @@ def _fetch(url: str, out: BinaryIO, dest: Path, *, progress: bool | None) -> Non
     columns = {c.strip().strip('"') for c in header.split(",")}
     if not {_TEXT, "Cat1"} <= columns:
         raise _download_error(url, dest, f"not the reviews CSV; first line: {header[:80]!r}")
-
-
-def _read(file: Path, target_col: str) -> pd.DataFrame:
-    """Read the CSV as strings and check that it has rows and the needed columns."""
-    try:
-        # Only truly empty fields are missing: a review reading "NA" or "null" is a text.
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError as exc:
-        raise ValueError(
-            f"{file} is empty; expected a CSV with a header row and the columns "
-            f"{_TEXT}, Cat1, Cat2, Cat3."
-        ) from exc
-    except pd.errors.ParserError as exc:
-        raise ValueError(f"{file} could not be parsed as CSV: {exc}") from exc
-    for column in (_TEXT, target_col):
-        if column not in frame.columns:
-            raise ValueError(
-                f"{file} has no column {column!r}; columns found: {list(frame.columns)}."
-            )
-    if frame.empty:
-        raise ValueError(f"{file} has a header but no rows.")
-    return frame
 
 
 def _subsample(

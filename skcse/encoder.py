@@ -9,13 +9,51 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import check_is_fitted
 
-from skcse._validation import check_keep_range, check_param, check_texts
+from skcse._validation import (
+    AUGMENTATIONS,
+    POOLINGS,
+    PRECISIONS,
+    check_texts,
+    user_stacklevel,
+)
 
 __all__ = ["SimCSEEncoder"]
+
+# The parameters that shape transform's output for a given model; remembered embeddings are
+# valid only while these are unchanged.
+_OUTPUT_PARAMS = ("pooling", "max_seq_length", "normalize", "precision")
+
+
+def _check_max_seq_length(max_seq_length: int, model: Any) -> None:
+    """Refuse a ``max_seq_length`` longer than the model's table of learned positions."""
+    embeddings = getattr(model, "embeddings", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    if table is None or not hasattr(table, "num_embeddings"):
+        return  # relative or rotary positions: no table to run past
+    limit = table.num_embeddings
+    padding_idx = getattr(embeddings, "padding_idx", None)
+    if padding_idx is not None:
+        limit -= padding_idx + 1  # RoBERTa-style models number positions from padding_idx + 1
+    if max_seq_length > limit:
+        raise ValueError(
+            f"max_seq_length={max_seq_length} is longer than the {limit} token positions this "
+            f"model has learned; use max_seq_length <= {limit}."
+        )
 
 
 class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -156,6 +194,33 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     (4, 384)
     """
 
+    _parameter_constraints: dict = {
+        "model_name_or_path": [str, os.PathLike, None],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "max_seq_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+        "epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "max_steps": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "warmup_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="both"), None],
+        "augment": [StrOptions(set(AUGMENTATIONS))],
+        # Its two bounds are checked in _check_params, which names each of them.
+        "keep_range": [tuple, list],
+        "normalize": ["boolean"],
+        # Which devices exist is only known at fit (resolve_device).
+        "device": [str, None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "group_by_length": ["boolean"],
+        "gather_negatives": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str] | None = None,
@@ -206,42 +271,42 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        from skcse._backbone import POOLINGS, PRECISIONS
-        from skcse._training import AUGMENTATIONS
+        """Validate every parameter, naming the one at fault.
 
-        if self.model_name_or_path is not None and not isinstance(
-            self.model_name_or_path, str | os.PathLike
-        ):
-            raise TypeError(
-                "model_name_or_path must be None, a hub name or a folder path, got "
-                f"{type(self.model_name_or_path).__name__}."
-            )
-        check_param("pooling", self.pooling, options=POOLINGS)
-        check_param("precision", self.precision, options=PRECISIONS)
-        check_param("max_seq_length", self.max_seq_length, kind=numbers.Integral, low=1)
-        check_param("batch_size", self.batch_size, kind=numbers.Integral, low=2)
-        check_param("epochs", self.epochs, kind=numbers.Integral, low=0)
-        check_param("max_steps", self.max_steps, kind=numbers.Integral, low=0, allow_none=True)
-        check_param("learning_rate", self.learning_rate, kind=numbers.Real, low=0)
-        check_param("weight_decay", self.weight_decay, kind=numbers.Real, low=0)
-        check_param("warmup_ratio", self.warmup_ratio, kind=numbers.Real, low=0, high=1)
-        check_param("temperature", self.temperature, kind=numbers.Real, low=0, low_inclusive=False)
-        check_param("dropout", self.dropout, kind=numbers.Real, low=0, high=1, allow_none=True)
-        check_param("augment", self.augment, options=AUGMENTATIONS)
-        check_keep_range(self.keep_range)
-        check_param("normalize", self.normalize, kind=(bool, np.bool_))
-        check_param("group_by_length", self.group_by_length, kind=(bool, np.bool_))
-        check_param("gather_negatives", self.gather_negatives, kind=(bool, np.bool_))
-        check_param("checkpoint_steps", self.checkpoint_steps, kind=numbers.Integral, low=1)
-        if self.checkpoint_dir is not None and not isinstance(
-            self.checkpoint_dir, str | os.PathLike
-        ):
-            raise TypeError(
-                "checkpoint_dir must be None or a folder path, got "
-                f"{type(self.checkpoint_dir).__name__}."
-            )
-        check_param("verbose", self.verbose, kind=numbers.Integral, low=0)
+        Called by ``fit`` (through ``_fit_context``), ``transform`` and ``load``, so a value
+        set with ``set_params`` after fitting or read from a saved folder is checked before
+        it is used.
 
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A ``ValueError`` and ``TypeError``, naming the parameter.
+        """
+        self._validate_params()
+        self._check_keep_range()
+
+    def _check_keep_range(self) -> None:
+        # Parameter constraints check the container; its two fractions are checked here.
+        name = type(self).__name__
+        if len(self.keep_range) != 2:
+            raise InvalidParameterError(
+                f"The 'keep_range' parameter of {name} must be a pair (low, high) of fractions "
+                f"of words. Got {self.keep_range!r} instead."
+            )
+        low, high = self.keep_range
+        fraction = [Interval(numbers.Real, 0, 1, closed="right")]
+        validate_parameter_constraints(
+            {"keep_range[0]": fraction, "keep_range[1]": fraction},
+            {"keep_range[0]": low, "keep_range[1]": high},
+            caller_name=name,
+        )
+        if low > high:
+            raise InvalidParameterError(
+                f"The 'keep_range' parameter of {name} must have low <= high. Got "
+                f"{self.keep_range!r} instead."
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> SimCSEEncoder:
         """Load the backbone and train it with unsupervised SimCSE.
 
@@ -257,6 +322,15 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         self : SimCSEEncoder
             The fitted encoder.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter is invalid (the message names it); a ``ValueError`` and a
+            ``TypeError``.
+        ValueError
+            If ``X`` holds fewer than 2 texts while training is asked for, or
+            ``max_seq_length`` exceeds the positions the backbone has learned.
         """
         import torch
 
@@ -264,7 +338,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._backbone import load_backbone, resolve_device, resolve_precision
         from skcse._training import train_simcse
 
-        self._check_params()
+        self._check_keep_range()
         texts = check_texts(X)
         if len(texts) < 2 and self.epochs > 0 and self.max_steps != 0:
             raise ValueError(
@@ -286,6 +360,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             tokenizer, model = load_backbone(
                 self.model_name_or_path, self.dropout, quiet=self.verbose == 0
             )
+            _check_max_seq_length(self.max_seq_length, model)
             model.to(device)
             history, resumed_from = train_simcse(
                 model,
@@ -361,7 +436,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         The embeddings are remembered, so that ``transform`` of the very same texts (as a
         Pipeline scored in-sample asks for, once per candidate) returns them without
-        encoding the corpus again.
+        encoding the corpus again, as long as the parameters that shape the output
+        (``pooling``, ``max_seq_length``, ``normalize``, ``precision``) are unchanged.
 
         Parameters
         ----------
@@ -374,12 +450,15 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         numpy.ndarray of shape (n_samples, n_features_out_), dtype float32
         """
-        from joblib import hash as joblib_hash
-
         texts = check_texts(X)
         embedding = self.fit(texts)._encode(texts)
-        self._train_embedding = (joblib_hash(texts), embedding)
+        self._train_embedding = (self._embedding_key(texts), embedding)
         return embedding.copy()
+
+    def _embedding_key(self, texts: list[str]) -> str:
+        from joblib import hash as joblib_hash
+
+        return joblib_hash((texts, [getattr(self, name) for name in _OUTPUT_PARAMS]))
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed texts.
@@ -393,16 +472,24 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         numpy.ndarray of shape (n_samples, n_features_out_), dtype float32
             One vector per text, in input order.
-        """
-        from joblib import hash as joblib_hash
 
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter was set to an invalid value after fitting.
+        ValueError
+            If ``max_seq_length`` exceeds the positions the model has learned.
+        """
         check_is_fitted(self, "model_")
+        # Parameters may have changed since fit (set_params): check them before they are used.
+        self._check_params()
+        _check_max_seq_length(self.max_seq_length, self.model_)
         texts = check_texts(X)
         remembered = getattr(self, "_train_embedding", None)
         if (
             remembered is not None
             and len(remembered[1]) == len(texts)
-            and remembered[0] == joblib_hash(texts)
+            and remembered[0] == self._embedding_key(texts)
         ):
             return remembered[1].copy()
         return self._encode(texts)
@@ -475,20 +562,34 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         The folder holds safetensors weights, the tokenizer, the parameters and fitted
         attributes as JSON (``skcse.json``), and sentence-transformers module files, so that
-        ``SentenceTransformer(path)`` loads the same model. The write is atomic: a failure
-        leaves no half-written folder.
+        ``SentenceTransformer(path)`` loads the same model. ``skcse.json`` also records the
+        size and sha256 of every other file, which :meth:`load` verifies.
+
+        The write is atomic: everything is written to a hidden sibling folder first, and a
+        failure (a full disk, for one) leaves ``path`` as it was and no partial folder. A
+        replaced folder is swapped in one step where the system allows it (Linux), so that
+        ``path`` holds a complete model at every instant; elsewhere, a model left aside by an
+        interrupted replacement is moved back by the next ``save`` or ``load`` of ``path``.
+        Files get the usual modes under the umask, so that others can read a shared model.
 
         Parameters
         ----------
         path : str or path-like
             The folder to create.
         overwrite : bool, default=False
-            Replace an existing folder.
+            Replace an existing folder written by skcse. Anything else at ``path`` (a file,
+            another folder, or a saved folder to which other files were added) is never
+            replaced.
 
         Raises
         ------
         FileExistsError
-            If ``path`` exists and ``overwrite`` is False.
+            If ``path`` exists and ``overwrite`` is False, or it is not a folder written by
+            skcse.
+        PermissionError
+            If ``path`` cannot be written.
+        OSError
+            If writing fails.
         """
         from skcse import __version__
         from skcse._persistence import write_folder
@@ -497,7 +598,9 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         params = self.get_params()
         if params["model_name_or_path"] is not None:
             params["model_name_or_path"] = os.fspath(params["model_name_or_path"])
-        if not isinstance(params["random_state"], numbers.Integral | None):
+        if isinstance(params["random_state"], numbers.Integral):
+            params["random_state"] = int(params["random_state"])  # numpy integers too
+        else:
             params["random_state"] = None  # a RandomState object has no JSON form
         meta = {
             "skcse_version": __version__,
@@ -521,8 +624,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def load(cls, path: str | os.PathLike[str]) -> SimCSEEncoder:
         """Load an encoder written by :meth:`save`.
 
-        Only JSON, tokenizer files and safetensors weights are read: nothing is unpickled, so
-        this is the safe way to exchange models.
+        Only JSON, tokenizer files and safetensors weights are read: nothing is unpickled,
+        and no code shipped in the folder is run (a config naming its own classes with
+        ``auto_map`` gets transformers' built-in ones, or is refused), so this is the safe
+        way to exchange models. The folder is checked before it is used: its files against
+        the sizes and hashes recorded in ``skcse.json``, and the parameters and fitted
+        attributes recorded there.
 
         Parameters
         ----------
@@ -533,19 +640,40 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         SimCSEEncoder
             A fitted encoder, on its saved ``device`` if this machine has it, else the CPU.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` is not a folder holding ``skcse.json``.
+        ValueError
+            If the folder is damaged or altered, or ``skcse.json`` misses a key or holds a
+            bad value; the message names the file and the key or parameter.
+        OSError
+            If the files cannot be read.
         """
         from skcse._backbone import resolve_device
-        from skcse._persistence import read_folder
+        from skcse._persistence import META_FILE, read_meta, read_model
 
-        meta, tokenizer, model = read_folder(path)
-        _warn_other_version(meta.get("skcse_version"))
-        params = meta["params"]
-        if isinstance(params.get("keep_range"), list):  # JSON has no tuples
+        folder, meta = read_meta(path, param_names=cls._get_param_names())
+        _warn_other_version(meta["skcse_version"])
+        params = dict(meta["params"])
+        if isinstance(params["keep_range"], list):  # JSON has no tuples
             params["keep_range"] = tuple(params["keep_range"])
         encoder = cls(**params)
-        device = (
-            str(resolve_device(None)) if encoder.device is None else _usable_device(encoder.device)
-        )
+        try:
+            encoder._check_params()
+            device = (
+                str(resolve_device(None))
+                if encoder.device is None
+                else _usable_device(encoder.device)
+            )
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{folder / META_FILE}: {exc}") from exc
+        tokenizer, model = read_model(folder)
+        try:
+            _check_max_seq_length(encoder.max_seq_length, model)
+        except ValueError as exc:
+            raise ValueError(f"{folder / META_FILE}: {exc}") from exc
         encoder.model_ = model.to(device)
         encoder.tokenizer_ = tokenizer
         encoder.n_features_out_ = int(model.config.hidden_size)
@@ -560,18 +688,24 @@ def _usable_device(device: str) -> str:
     """Return ``device`` if this machine has it, else "cpu" with a warning."""
     import torch
 
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}."
+        ) from exc
     available = {
         "cpu": True,
         "cuda": torch.cuda.is_available(),
         "mps": torch.backends.mps.is_available(),
     }
-    if available.get(torch.device(device).type, False):
+    if available.get(kind, False):
         return device
     warnings.warn(
         f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
         "it is loaded on the CPU.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
     return "cpu"
 
@@ -584,7 +718,7 @@ def _warn_other_version(version: str | None) -> None:
             f"This SimCSEEncoder was written by skcse {version} and is loaded with skcse "
             f"{__version__}; results may differ.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -593,7 +727,8 @@ def _rebuild_model(model_state: dict[str, Any], device: str) -> tuple[Any, str]:
     from transformers import AutoModel
 
     device = _usable_device(device)
-    model = AutoModel.from_config(model_state["config"])
+    # A pickle runs code anyway; this only keeps transformers from asking about auto_map.
+    model = AutoModel.from_config(model_state["config"], trust_remote_code=False)
     weights = torch.load(io.BytesIO(model_state["weights"]), map_location="cpu", weights_only=True)
     model.load_state_dict(weights)
     model.to(device)

@@ -9,14 +9,19 @@ always ignores ``y``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils import Tags
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-from skcse._validation import check_param
 
 __all__ = ["UMAP"]
 
@@ -29,12 +34,18 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ignored by ``fit`` and ``fit_transform``, so the embedding is the same with or without
     labels and a Pipeline cannot leak the labels it is scored against.
 
+    ``fit`` and ``transform`` check each parameter's type and range first, by scikit-learn's
+    parameter validation, with an error naming the parameter. The learning rate, distances,
+    strengths and densMAP weights are at least 0; ``set_op_mix_ratio``, ``target_weight`` and
+    ``dens_frac`` lie in [0, 1]. Checks that need the data or umap's metric tables are left to
+    umap.
+
     Parameters
     ----------
     n_neighbors : int, default=15
-        Size of the local neighbourhood; larger values give a more global view.
+        Size of the local neighbourhood; larger values give a more global view. At least 2.
     n_components : int, default=2
-        Dimension of the embedding.
+        Dimension of the embedding. At least 1.
     metric : str or callable, default="euclidean"
         Distance in the input space, e.g. "euclidean" or "cosine".
     metric_kwds : dict or None, default=None
@@ -43,8 +54,9 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Distance in the embedding space.
     output_metric_kwds : dict or None, default=None
         Arguments of ``output_metric``.
-    n_epochs : int or None, default=None
-        Optimisation epochs; None lets umap choose (200 for large data, 500 for small).
+    n_epochs : int, list of int or None, default=None
+        Optimisation epochs; None lets umap choose (200 for large data, 500 for small). A list
+        also keeps the embeddings at those epochs in ``umap_.embedding_list_``.
     learning_rate : float, default=1.0
         Initial learning rate of the embedding optimisation.
     init : str or ndarray, default="spectral"
@@ -52,43 +64,46 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     min_dist : float, default=0.1
         Minimum distance between embedded points; smaller gives tighter clumps.
     spread : float, default=1.0
-        Scale of the embedded points, together with ``min_dist``.
+        Scale of the embedded points, together with ``min_dist``. Greater than 0 and at least
+        ``min_dist``.
     low_memory : bool, default=True
         Use the slower nearest-neighbour search that needs less memory.
     n_jobs : int, default=-1
-        Threads; umap uses one when ``random_state`` is set.
+        Threads, at least 1, or -1 for all cores; umap uses one when ``random_state`` is set.
     set_op_mix_ratio : float, default=1.0
         Between 0 (fuzzy intersection) and 1 (fuzzy union) of the local simplicial sets.
     local_connectivity : float, default=1.0
         Number of nearest neighbours assumed connected locally.
     repulsion_strength : float, default=1.0
         Weight of the negative samples.
-    negative_sample_rate : int, default=5
-        Negative samples per positive sample.
+    negative_sample_rate : int or float, default=5
+        Negative samples per positive sample. At least 0.
     transform_queue_size : float, default=4.0
         How aggressively ``transform`` searches for neighbours.
     a, b : float or None, default=None
-        Parameters of the embedding curve; None derives them from ``min_dist`` and ``spread``.
+        Positive parameters of the embedding curve; None derives them from ``min_dist`` and
+        ``spread``.
     random_state : int, RandomState instance or None, default=None
         Seed; an int makes the embedding reproducible (and single-threaded).
     angular_rp_forest : bool, default=False
         Use an angular random projection forest for the neighbour search.
     target_n_neighbors : int, default=-1
-        Supervised UMAP only, so no effect here (``y`` is ignored); kept so that the parameters
-        match ``umap.UMAP``.
+        At least 2, or -1 for ``n_neighbors``. Supervised UMAP only, so no effect here (``y``
+        is ignored); kept so that the parameters match ``umap.UMAP``.
     target_metric : str or callable, default="categorical"
         Supervised UMAP only; no effect here.
     target_metric_kwds : dict or None, default=None
         Supervised UMAP only; no effect here.
     target_weight : float, default=0.5
         Supervised UMAP only; no effect here.
-    transform_seed : int, default=42
-        Seed of ``transform``, so transforming the same data twice gives the same result.
+    transform_seed : int, RandomState instance or None, default=42
+        Seed of ``transform``; an int makes transforming the same data twice give the same
+        result.
     transform_mode : {"embedding"}, default="embedding"
         Only "embedding" is supported: this transformer outputs ``n_components`` columns.
     force_approximation_algorithm : bool, default=False
         Use the approximate neighbour search even for small data.
-    verbose : bool, default=False
+    verbose : bool or int, default=False
         Log progress.
     tqdm_kwds : dict or None, default=None
         Arguments of the tqdm progress bar.
@@ -106,7 +121,8 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Also compute the local radii (``umap_.rad_orig_``, ``umap_.rad_emb_``);
         ``fit_transform`` still returns only the embedding.
     disconnection_distance : float or None, default=None
-        Neighbours at this distance or farther are disconnected; None means umap's default.
+        Neighbours at this positive distance or farther are disconnected; None means umap's
+        default.
     precomputed_knn : tuple, default=(None, None, None)
         Precomputed nearest neighbours ``(indices, distances[, search_index])``.
 
@@ -137,6 +153,50 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     >>> list(reducer.get_feature_names_out())
     ['umap0', 'umap1']
     """
+
+    # The values umap-learn 0.5 accepts (its _validate_parameters and how it uses each one);
+    # metric names are left to umap, which knows its own.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "metric": [str, callable],
+        "metric_kwds": [dict, None],
+        "output_metric": [str, callable],
+        "output_metric_kwds": [dict, None],
+        "n_epochs": [Interval(Integral, 0, None, closed="left"), "array-like", None],
+        "learning_rate": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"spectral", "random", "pca", "tswspectral"}), np.ndarray],
+        "min_dist": [Interval(Real, 0, None, closed="left")],
+        "spread": [Interval(Real, 0, None, closed="neither")],
+        "low_memory": ["boolean"],
+        "n_jobs": [Options(Integral, {-1}), Interval(Integral, 1, None, closed="left")],
+        "set_op_mix_ratio": [Interval(Real, 0, 1, closed="both")],
+        "local_connectivity": [Interval(Real, 0, None, closed="left")],
+        "repulsion_strength": [Interval(Real, 0, None, closed="left")],
+        "negative_sample_rate": [Interval(Real, 0, None, closed="left")],
+        "transform_queue_size": [Interval(Real, 0, None, closed="left")],
+        "a": [Interval(Real, 0, None, closed="neither"), None],
+        "b": [Interval(Real, 0, None, closed="neither"), None],
+        "random_state": ["random_state"],
+        "angular_rp_forest": ["boolean"],
+        "target_n_neighbors": [Options(Integral, {-1}), Interval(Integral, 2, None, closed="left")],
+        "target_metric": [str, callable],
+        "target_metric_kwds": [dict, None],
+        "target_weight": [Interval(Real, 0, 1, closed="both")],
+        "transform_seed": ["random_state"],
+        "transform_mode": [StrOptions({"embedding"})],
+        "force_approximation_algorithm": ["boolean"],
+        "verbose": ["verbose"],
+        "tqdm_kwds": [dict, None],
+        "unique": ["boolean"],
+        "densmap": ["boolean"],
+        "dens_lambda": [Interval(Real, 0, None, closed="left")],
+        "dens_frac": [Interval(Real, 0, 1, closed="both")],
+        "dens_var_shift": [Interval(Real, 0, None, closed="left")],
+        "output_dens": ["boolean"],
+        "disconnection_distance": [Interval(Real, 0, np.inf, closed="right"), None],
+        "precomputed_knn": [tuple],
+    }
 
     def __init__(
         self,
@@ -231,6 +291,7 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # Only defined once fitted: get_feature_names_out checks for it.
         return self.embedding_.shape[1]
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> UMAP:
         """Learn the embedding of ``X`` without supervision.
 
@@ -248,8 +309,13 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Raises
         ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter has an invalid type or value, e.g. ``transform_mode`` other than
+            "embedding" (a subclass of both ValueError and TypeError; the message names the
+            parameter).
         ValueError
-            If ``transform_mode`` is not "embedding", or ``X`` is invalid.
+            If ``X`` is invalid, or umap refuses the combination of parameters (e.g.
+            ``min_dist > spread``, or an unknown metric name).
         """
         # torch first: numba's OpenMP layer (run by umap) loads the system libgomp under the
         # soname torch's own libgomp has, and a torch loaded later then runs on it, which made
@@ -257,7 +323,6 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         import torch  # noqa: F401
         import umap
 
-        check_param("transform_mode", self.transform_mode, options=("embedding",))
         X = validate_data(self, X, ensure_min_samples=2)
         # umap adds keys to tqdm_kwds in place; copies keep this estimator's parameters as set.
         params = {
@@ -301,8 +366,15 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         X_new : ndarray of shape (n_samples, n_components)
             The embedding; ``embedding_`` (copied) if ``X`` is the training data.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter was set to an invalid value after ``fit``, e.g. by ``set_params``
+            (the message names the parameter).
         """
         check_is_fitted(self)
+        self._validate_params()
         X = validate_data(self, X, reset=False)
         # umap returns embedding_ itself for the training data; a copy keeps it safe from
         # in-place changes downstream.

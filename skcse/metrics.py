@@ -11,13 +11,13 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
-from skcse._validation import check_param
 from skcse.cluster import _predict_labels
 
 __all__ = [
@@ -96,6 +96,13 @@ class ClusteringScorer:
     kwargs : dict or None, default=None
         Extra keyword arguments of ``score_func``.
 
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        If ``score_func`` is not callable or ``noise`` is not "include" or "exclude" (a
+        subclass of both ValueError and TypeError; the message names the parameter). The
+        parameters are checked again on each call, so a later invalid ``noise`` is refused.
+
     Warns
     -----
     UserWarning
@@ -114,19 +121,32 @@ class ClusteringScorer:
     of ``hdbscan.all_points_membership_vectors`` when ``X`` is the training data.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "score_func": [callable],
+        "noise": [StrOptions(set(NOISE_MODES))],
+        "kwargs": [dict, None],
+    }
+
     def __init__(
         self,
         score_func: Callable[..., float],
         noise: str = "include",
         kwargs: dict[str, Any] | None = None,
     ) -> None:
-        check_param("noise", noise, options=NOISE_MODES)
-        if not callable(score_func):
-            raise TypeError(f"score_func must be callable, got {type(score_func).__name__}.")
         self.score_func = score_func
         self.noise = noise
+        self.kwargs = kwargs
+        self._validate_params()
+        # A copy: later changes to the caller's dict do not reach the scorer.
         self.kwargs = dict(kwargs or {})
         self._warned_leak = False
+
+    def _validate_params(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # Each unpickled copy (e.g. on a joblib worker) may warn once on its own.
@@ -158,11 +178,15 @@ class ClusteringScorer:
 
         Raises
         ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter of the scorer was set to an invalid value after it was made.
         ValueError
-            If ``y`` is None, or a final ``hdbscan.HDBSCAN`` lacks prediction data.
+            If ``y`` is None, ``y`` and the labels of ``X`` differ in length, or a final
+            ``hdbscan.HDBSCAN`` lacks prediction data.
         TypeError
             If ``estimator`` cannot label new data.
         """
+        self._validate_params()
         if y is None:
             raise ValueError("A clustering scorer compares with true labels: y must be given.")
         if not self._warned_leak and _has_plain_umap(estimator):
@@ -170,6 +194,11 @@ class ClusteringScorer:
             warnings.warn(_LEAK_MESSAGE, UserWarning, stacklevel=2)
         labels = _cluster_labels(estimator, X)
         y = np.asarray(y)
+        if len(y) != len(labels):
+            raise ValueError(
+                f"y has {len(y)} labels but the estimator labelled {len(labels)} samples of "
+                "X; give one true label per sample."
+            )
         if self.noise == "exclude":
             kept = labels != -1
             if not kept.any():
@@ -207,8 +236,9 @@ def make_clustering_scorer(
 
     Raises
     ------
-    ValueError
-        If ``noise`` is not "include" or "exclude".
+    sklearn.utils._param_validation.InvalidParameterError
+        If ``score_func`` is not callable or ``noise`` is not "include" or "exclude" (a
+        subclass of both ValueError and TypeError; the message names the parameter).
 
     Examples
     --------

@@ -1,10 +1,13 @@
-"""The skcse command: each subcommand on tiny models, and one-line errors with exit code 2."""
+"""The skcse command: each subcommand on tiny models; one-line errors; nothing lost."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,6 +64,17 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_compare_replaces_only_its_own_report_and_plots(tmp_path):
+    from skcse._compare import check_output
+
+    (tmp_path / "report.json").write_text(json.dumps({"stages": {}}))
+    (tmp_path / "umap_simcse.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 8)
+    assert check_output(tmp_path) == tmp_path  # an earlier run's files are replaced
+    (tmp_path / "umap_baseline.png").write_text("my drawing")
+    with pytest.raises(FileExistsError, match="umap_baseline.png was not written by skcse"):
+        check_output(tmp_path)
+
+
 def test_fit_embed_cluster_round_trip(corpus, tiny_bert, tmp_path, capsys):
     csv, txt = corpus
     saved = tmp_path / "encoder"
@@ -113,42 +127,425 @@ def test_fit_embed_cluster_round_trip(corpus, tiny_bert, tmp_path, capsys):
     assert list(frame.columns) == ["cluster", "Cat1"] and len(frame) == 120
 
 
+def _workspace(corpus, folder):
+    """Fill ``folder`` with inputs, earlier outputs and user files; return their paths."""
+    csv, txt = corpus
+    rng = np.random.default_rng(0)
+    files = dict(
+        csv=folder / "reviews.csv",
+        txt=folder / "texts.txt",
+        vectors=folder / "vectors.npy",  # an earlier `skcse embed` output, 120 rows
+        labels=folder / "labels.csv",  # an earlier `skcse cluster` output
+        notes=folder / "notes.csv",  # the user's own file
+        userdir=folder / "userdir",  # the user's own folder
+        empty=folder / "empty.csv",
+        blank=folder / "blank.txt",
+        gaps=folder / "gaps.txt",
+        empty_texts=folder / "empty_texts.csv",
+        empty_labels=folder / "empty_labels.csv",
+        latin1=folder / "latin1.csv",
+        npz=folder / "vectors.npz",
+        objects=folder / "objects.npy",
+        short=folder / "short.npy",
+        nan=folder / "nan.npy",
+        study=folder / "study",  # the user's folder holding a report.json of their own
+    )
+    files["csv"].write_bytes(csv.read_bytes())
+    files["txt"].write_bytes(txt.read_bytes())
+    np.save(files["vectors"], rng.normal(size=(120, 8)).astype(np.float32))
+    files["labels"].write_text("cluster,Cat1\n0,food\n")
+    files["notes"].write_text("Text\nmy notes\n")
+    files["userdir"].mkdir()
+    (files["userdir"] / "notes.txt").write_text("keep me\n")
+    files["empty"].write_text("")
+    files["blank"].write_text("\n  \n")
+    files["gaps"].write_text("a text\n\nanother text\n")
+    files["empty_texts"].write_text('Text\nNA\n\n"  "\nnull\n')
+    files["empty_labels"].write_text("Text,Cat1\na,x\nb,\nc,y\nd,\n")
+    files["latin1"].write_bytes("Text\nplain\ncafé au lait\n".encode("latin-1"))
+    np.savez(files["npz"], X=np.zeros((120, 8)))
+    np.save(files["objects"], np.array([{"a": 1}] * 120, dtype=object), allow_pickle=True)
+    np.save(files["short"], np.zeros((119, 8)))
+    bad = np.zeros((120, 8))
+    bad[[3, 7], 0] = np.nan
+    np.save(files["nan"], bad)
+    files["study"].mkdir()
+    (files["study"] / "report.json").write_text('{"my": "results"}\n')
+    return files
+
+
+def _snapshot(folder):
+    """Every path under ``folder`` with the bytes and mtime of each file."""
+    return {
+        path.relative_to(folder): (path.read_bytes(), path.stat().st_mtime_ns)
+        if path.is_file()
+        else None
+        for path in folder.rglob("*")
+    }
+
+
+# argv, exit code, a substring of the one-line message, the files the command must not touch.
+BAD_INPUT = [
+    (["embed", "{tmp}/missing.csv", "--output", "{tmp}/x.npy"], 2, "no such file", []),
+    (["embed", "{csv}", "--column", "Body", "--output", "{tmp}/x.npy"], 2, "no column 'Body'", []),
+    (["embed", "{empty}", "--output", "{tmp}/x.npy"], 2, "is empty", []),
+    (["embed", "{blank}", "--output", "{tmp}/x.npy"], 2, "2 blank lines (lines 1, 2)", []),
+    (["embed", "{gaps}", "--output", "{tmp}/x.npy"], 2, "1 blank line (line 2)", []),
+    (
+        ["embed", "{empty_texts}", "--output", "{tmp}/x.npy"],
+        2,
+        "2 rows with an empty 'Text' (rows 2, 3,",
+        [],
+    ),
+    (["embed", "{latin1}", "--output", "{tmp}/x.npy"], 2, "line 3 cannot be decoded", []),
+    (["embed", "{latin1}", "--output", "{tmp}/x.npy"], 2, "--encoding latin-1", []),
+    (
+        ["embed", "{csv}", "--encoding", "klingon", "--output", "{tmp}/x.npy"],
+        2,
+        "unknown encoding 'klingon'",
+        [],
+    ),
+    (["embed", "{csv}", "--output", "{csv}", "--overwrite"], 2, "is the input", ["csv"]),
+    (["embed", "{txt}", "--output", "{vectors}"], 2, "pass --overwrite", ["vectors"]),
+    (
+        ["embed", "{txt}", "--output", "{notes}", "--overwrite"],
+        2,
+        "not a .npy file, so it is not replaced",
+        ["notes"],
+    ),
+    (
+        ["embed", "{txt}", "--output", "{userdir}", "--overwrite"],
+        2,
+        "not a .npy file",
+        ["userdir"],
+    ),
+    (["embed", "{txt}", "--output", "{notes}/x.npy"], 2, "is a file, not a folder", ["notes"]),
+    (
+        ["cluster", "{csv}", "--embeddings", "{tmp}/missing.npy", "--output", "{tmp}/l.csv"],
+        2,
+        "no such file",
+        [],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{vectors}", "--output", "{vectors}", "--overwrite"],
+        2,
+        "is the input",
+        ["vectors"],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{vectors}", "--output", "{csv}", "--overwrite"],
+        2,
+        "is the input",
+        ["csv"],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{vectors}", "--output", "{labels}"],
+        2,
+        "pass --overwrite",
+        ["labels"],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{vectors}", "--output", "{notes}", "--overwrite"],
+        2,
+        "not a CSV of clusters",
+        ["notes"],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{npz}", "--output", "{tmp}/l.csv"],
+        2,
+        "is not a .npy file",
+        [],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{csv}", "--output", "{tmp}/l.csv"],
+        2,
+        "is not a .npy file",
+        [],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{objects}", "--output", "{tmp}/l.csv"],
+        2,
+        "cannot be read as a numeric .npy array",
+        [],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{short}", "--output", "{tmp}/l.csv"],
+        2,
+        "expected numbers of shape (120, n_features)",
+        [],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{nan}", "--output", "{tmp}/l.csv"],
+        2,
+        "2 rows with NaN or infinite values",
+        [],
+    ),
+    (
+        ["cluster", "{empty_labels}", "--label-column", "Cat1", "--output", "{tmp}/l.csv"],
+        2,
+        "2 rows with an empty 'Cat1' (rows 2, 4,",
+        [],
+    ),
+    (
+        ["cluster", "{txt}", "--label-column", "Cat1", "--output", "{tmp}/l.csv"],
+        2,
+        "use a CSV file",
+        [],
+    ),
+    (
+        ["cluster", "{csv}", "--embeddings", "{vectors}", "--min-cluster-size", "1"]
+        + ["--output", "{tmp}/l.csv"],
+        2,
+        "--min-cluster-size must be at least 2",
+        [],
+    ),
+    (["compare", "--data", "{tmp}/missing.csv", "--output", "{tmp}"], 2, "missing.csv", []),
+    (["compare", "--data", "{csv}", "--n-samples", "0", "--output", "{tmp}"], 2, "n_samples", []),
+    (
+        ["compare", "--data", "{csv}", "--n-samples", "96", "--output", "{study}", "--quiet"],
+        2,
+        "was not written by skcse compare",
+        ["study"],
+    ),
+    (
+        ["compare", "--data", "{csv}", "--n-samples", "96", "--output", "{notes}", "--quiet"],
+        2,
+        "is a file",
+        ["notes"],
+    ),
+    (["fit", "{txt}", "--output", "{tmp}", "--quiet"], 2, "already exists", []),
+    (
+        ["fit", "{txt}", "--output", "{tmp}", "--overwrite", "--quiet"],
+        2,
+        "is inside --output",
+        ["txt"],
+    ),
+    (
+        ["fit", "{txt}", "--output", "{userdir}", "--overwrite", "--quiet"],
+        2,
+        "not a folder written by skcse",
+        ["userdir"],
+    ),
+    (
+        ["fit", "{txt}", "--output", "{tmp}/enc", "--augment", "shuffle", "--quiet"],
+        2,
+        "The 'augment' parameter of SimCSEEncoder",
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "message", "kept"), BAD_INPUT)
+def test_bad_input_is_one_line_and_changes_nothing(
+    corpus, tmp_path, capsys, argv, code, message, kept
+):
+    files = _workspace(corpus, tmp_path)
+    assert all(files[name].exists() for name in kept)
+    before = _snapshot(tmp_path)
+    assert main([arg.format(tmp=tmp_path, **files) for arg in argv]) == code
+    assert message in _error_line(capsys)
+    # Nothing replaced, touched or left behind (no partial output, no temporary file).
+    assert _snapshot(tmp_path) == before
+
+
+def test_rows_are_kept_in_order(tiny_bert, tmp_path, capsys):
+    """Texts that read as NA and a .txt's final newline keep the rows lined up."""
+    na_like = ["NA", "null", "None", "nan", "#N/A", "N/A", "a real text"]
+    csv = tmp_path / "na.csv"
+    pd.DataFrame({"Text": na_like}).to_csv(csv, index=False)
+    txt = tmp_path / "na.txt"
+    txt.write_text("\n".join(na_like) + "\n")
+    for name, source in (("csv", csv), ("txt", txt)):
+        out = tmp_path / f"{name}.npy"
+        argv = ["embed", str(source), "--model", tiny_bert, "--output", str(out), "--quiet"]
+        assert main(argv) == 0
+        X = np.load(out)
+        assert X.shape[0] == len(na_like)
+        # Row i is the vector of text i: equal texts, equal vectors; different, different.
+        assert len(np.unique(X.round(5), axis=0)) == len(na_like)
+    np.testing.assert_allclose(np.load(tmp_path / "csv.npy"), np.load(tmp_path / "txt.npy"))
+
+
+def test_encoding_option(tiny_bert, tmp_path):
+    texts = ["café au lait", "crème brûlée", "plain"]
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("\n".join(texts).encode("latin-1"))
+    utf8 = tmp_path / "utf8.txt"
+    utf8.write_text("\n".join(texts), encoding="utf-8")
+    for source in (latin1, utf8):
+        encoding = "latin-1" if source == latin1 else "utf-8"
+        out = ["--output", str(tmp_path / f"{source.stem}.npy"), "--quiet"]
+        assert main(["embed", str(source), "--encoding", encoding, "--model", tiny_bert] + out) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "latin1.npy"), np.load(tmp_path / "utf8.npy"))
+
+
+def test_overwrite_replaces_only_own_outputs(corpus, tiny_bert, tmp_path, capsys):
+    files = _workspace(corpus, tmp_path)
+    old = files["vectors"].read_bytes()
+    argv = ["embed", str(files["txt"]), "--model", tiny_bert, "--quiet"]
+    assert main(argv + ["--output", str(files["vectors"]), "--overwrite"]) == 0
+    assert files["vectors"].read_bytes() != old and np.load(files["vectors"]).shape == (120, 32)
+
+    argv = ["cluster", str(files["csv"]), "--embeddings", str(files["vectors"])]
+    argv += ["--label-column", "Cat1", "--output", str(files["labels"]), "--overwrite"]
+    assert main(argv) == 0
+    frame = pd.read_csv(files["labels"])
+    assert list(frame.columns) == ["cluster", "Cat1"] and len(frame) == 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files.values())
+
+
+def test_cluster_says_when_no_cluster_is_found(corpus, tmp_path, capsys):
+    files = _workspace(corpus, tmp_path)
+    # HDBSCAN never returns one cluster of everything, and two clusters of at least 61 of
+    # the 120 texts cannot exist: every text is noise.
+    argv = ["cluster", str(files["csv"]), "--embeddings", str(files["vectors"])]
+    argv += ["--min-cluster-size", "61", "--output", str(tmp_path / "l.csv")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "no cluster found" in out and "clusters" not in out
+    assert (pd.read_csv(tmp_path / "l.csv")["cluster"] == -1).all()
+
+
+@pytest.mark.parametrize("command", ["fit", "embed", "cluster"])
+@pytest.mark.parametrize("problem", ["read-only", "foreign folder"])
+def test_output_is_checked_before_any_work(
+    corpus, tiny_bert, tmp_path, capsys, monkeypatch, command, problem
+):
+    from skcse import SimCSEEncoder
+
+    files = _workspace(corpus, tmp_path)
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    access = os.access
+
+    def no_write_in_read_only(path, mode, **kwargs):
+        # As root, chmod cannot make a folder unwritable; this is what a read-only mount says.
+        if Path(path).absolute().is_relative_to(read_only) and mode & os.W_OK:
+            return False
+        return access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", no_write_in_read_only)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the output should have been refused before any work")
+
+    monkeypatch.setattr(SimCSEEncoder, "fit", no_work)
+    monkeypatch.setattr(SimCSEEncoder, "transform", no_work)
+    output = read_only / "out" if problem == "read-only" else files["userdir"]
+    argv = [command, str(files["txt"]), "--model", tiny_bert, "--output", str(output)]
+    argv += ["--overwrite", "--quiet"]
+    before = _snapshot(tmp_path)
+    assert main(argv) == 2
+    foreign = {
+        "fit": "not a folder written by skcse",
+        "embed": "not a .npy file",
+        "cluster": "not a CSV of clusters",
+    }
+    assert (foreign[command] if problem == "foreign folder" else "is not writable") in (
+        _error_line(capsys)
+    )
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["embed", "cluster"])
+def test_ctrl_c_is_exit_130_and_leaves_the_old_output(
+    corpus, tiny_bert, tmp_path, capsys, monkeypatch, command
+):
+    files = _workspace(corpus, tmp_path)
+
+    def interrupted_while_writing(*args, **kwargs):
+        if args and hasattr(args[0], "write"):
+            args[0].write(b"partial")
+        raise KeyboardInterrupt
+
+    if command == "embed":
+        monkeypatch.setattr(np, "save", interrupted_while_writing)
+        argv = ["embed", str(files["txt"]), "--model", tiny_bert, "--output", str(files["vectors"])]
+    else:
+        monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted_while_writing)
+        argv = ["cluster", str(files["csv"]), "--embeddings", str(files["vectors"])]
+        argv += ["--output", str(files["labels"])]
+    before = _snapshot(tmp_path)
+    assert main(argv + ["--overwrite", "--quiet"]) == 130
+    assert _error_line(capsys) == f"skcse {command}: interrupted"
+    assert _snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("error", "message"),
     [
-        (["embed", "{missing}", "--output", "{tmp}/x.npy"], "no such file"),
-        (["embed", "{csv}", "--column", "Body", "--output", "{tmp}/x.npy"], "no column 'Body'"),
-        (["embed", "{empty}", "--output", "{tmp}/x.npy"], "is empty"),
-        (["embed", "{blank}", "--output", "{tmp}/x.npy"], "holds no texts"),
+        (RuntimeError("weights are broken\nsecond line"), "unexpected RuntimeError: weights"),
+        (KeyError("hidden_size"), "unexpected KeyError: 'hidden_size'"),
         (
-            ["cluster", "{csv}", "--embeddings", "{missing}", "--output", "{tmp}/l.csv"],
-            "no such file",
-        ),
-        (["cluster", "{txt}", "--label-column", "Cat1", "--output", "{tmp}/l.csv"], "needs a CSV"),
-        (["compare", "--data", "{missing}", "--output", "{tmp}"], "missing.csv"),
-        (["compare", "--data", "{csv}", "--n-samples", "0", "--output", "{tmp}"], "n_samples"),
-        (["fit", "{txt}", "--output", "{tmp}", "--quiet"], "already exists"),
-        (
-            ["fit", "{txt}", "--output", "{tmp}/enc", "--augment", "shuffle", "--quiet"],
-            "augment must be one of ['dropout', 'crop', 'delete']",
+            RuntimeError("cannot cache function 'rdist': no locator available for file 'x.py'"),
+            "set NUMBA_CACHE_DIR",
         ),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(corpus, tmp_path, capsys, argv, message):
-    csv, txt = corpus
-    (tmp_path / "empty.csv").write_text("")
-    (tmp_path / "blank.txt").write_text("\n  \n")
-    paths = dict(
-        missing=tmp_path / "missing.csv",
-        csv=csv,
-        txt=txt,
-        tmp=tmp_path,
-        empty=tmp_path / "empty.csv",
-        blank=tmp_path / "blank.txt",
-    )
-    assert main([arg.format(**paths) for arg in argv]) == 2
-    assert message in _error_line(capsys)
-    assert not (tmp_path / "x.npy").exists() and not (tmp_path / "l.csv").exists()
+def test_unexpected_error_is_one_line_and_exit_1(
+    corpus, tiny_bert, tmp_path, capsys, monkeypatch, error, message
+):
+    from skcse import SimCSEEncoder
+
+    files = _workspace(corpus, tmp_path)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(SimCSEEncoder, "transform", fail)
+    argv = ["embed", str(files["txt"]), "--model", tiny_bert, "--output", str(tmp_path / "x.npy")]
+    assert main(argv + ["--quiet"]) == 1
+    line = _error_line(capsys)
+    assert line.startswith("skcse embed: error: ") and message in line
+    assert not (tmp_path / "x.npy").exists()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_disk_full_during_fit_save(corpus, tiny_bert, tmp_path, capsys, monkeypatch, existing):
+    import transformers.modeling_utils
+
+    _, txt = corpus
+    output = tmp_path / "encoder"
+    argv = ["fit", str(txt), "--model", tiny_bert, "--output", str(output), "--quiet"]
+    argv += ["--overwrite"]
+    if existing:
+        assert main(argv) == 0
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+
+    def disk_full(tensors, filename, *args, **kwargs):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+
+    monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", disk_full)
+    assert main(argv) == 2
+    line = _error_line(capsys)
+    assert os.strerror(errno.ENOSPC) in line and "free some space" in line
+    # The old model, or nothing, and no staging folder left behind.
+    assert _snapshot(tmp_path) == before
+
+
+def test_read_only_home_gives_advice(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SKCSE_DATA", raising=False)
+    monkeypatch.delenv("SKCSE_DATA_HOME", raising=False)
+    mkdir = Path.mkdir
+
+    def read_only_home(self, *args, **kwargs):
+        # As root, chmod cannot make HOME unwritable; this is what a read-only mount says.
+        if self.absolute().is_relative_to(home):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only_home)
+    assert main(["compare", "--output", str(tmp_path / "out"), "--quiet"]) == 2
+    line = _error_line(capsys)
+    assert str(home / "skcse_data") in line
+    assert "SKCSE_DATA_HOME" in line and "--data" in line
+    assert not (tmp_path / "out").exists()
 
 
 def test_console_script_is_installed():

@@ -11,7 +11,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skcse.cluster import HDBSCAN, METRICS
 
@@ -50,6 +51,11 @@ def overlapping():
 @parametrize_with_checks([HDBSCAN(), HDBSCAN(noise="keep")])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.filterwarnings(NO_CLUSTER)
+def test_param_validation_covers_every_parameter():
+    check_param_validation("HDBSCAN", HDBSCAN())
 
 
 def test_soft_labels_are_membership_argmax(blobs):
@@ -176,24 +182,54 @@ def test_predict_needs_twice_min_samples_training_points():
         model.predict(X[:3] + 0.01)
 
 
-@pytest.mark.parametrize(
-    "params, error, match",
-    [
-        ({"min_cluster_size": 1}, ValueError, "min_cluster_size must be >= 2"),
-        ({"min_cluster_size": 2.5}, TypeError, "min_cluster_size must be an int"),
-        ({"min_samples": 0}, ValueError, "min_samples must be >= 1"),
-        ({"metric": "cosine"}, ValueError, "metric must be one of"),
-        ({"cluster_selection_method": "tree"}, ValueError, "cluster_selection_method must be"),
-        ({"cluster_selection_epsilon": -1.0}, ValueError, "cluster_selection_epsilon must be"),
-        ({"alpha": 0.0}, ValueError, "alpha must be > 0"),
-        ({"noise": "drop"}, ValueError, "noise must be one of"),
-    ],
-)
-def test_invalid_params_raise_in_fit(blobs, params, error, match):
+INVALID_PARAMS = [
+    (
+        {"min_cluster_size": 1},
+        r"'min_cluster_size' parameter of HDBSCAN must be an int in the range \[2, inf\)\. Got 1",
+    ),
+    (
+        {"min_cluster_size": 2.5},
+        r"'min_cluster_size' parameter of HDBSCAN must be an int .* Got 2\.5",
+    ),
+    (
+        {"min_samples": 0},
+        r"'min_samples' parameter of HDBSCAN must be an int in the range \[1, inf\) or None",
+    ),
+    (
+        {"metric": "cosine"},
+        r"'metric' parameter of HDBSCAN must be a str among .*'euclidean'.* Got 'cosine'",
+    ),
+    (
+        {"cluster_selection_method": "tree"},
+        r"'cluster_selection_method' parameter of HDBSCAN must be a str among .*'leaf'",
+    ),
+    (
+        {"cluster_selection_epsilon": -1.0},
+        r"'cluster_selection_epsilon' parameter of HDBSCAN must be a float in the range \[0\.0",
+    ),
+    ({"alpha": 0.0}, r"'alpha' parameter of HDBSCAN must be a float in the range \(0\.0, inf\)"),
+    ({"noise": "drop"}, r"'noise' parameter of HDBSCAN must be a str among .*'soft'.* Got 'drop'"),
+]
+
+
+@pytest.mark.parametrize("params, match", INVALID_PARAMS)
+def test_invalid_params_raise_in_fit(blobs, params, match):
     X, _ = blobs
     model = HDBSCAN(**params)  # __init__ only stores
-    with pytest.raises(error, match=match):
+    # InvalidParameterError is both a ValueError and a TypeError.
+    with pytest.raises(InvalidParameterError, match=match):
         model.fit(X)
+
+
+@pytest.mark.parametrize("params, match", INVALID_PARAMS)
+def test_invalid_params_set_after_fit_raise_in_predict(blobs, new_points, params, match):
+    X, _ = blobs
+    model = HDBSCAN(min_cluster_size=10).fit(X)
+    model.set_params(**params)
+    with pytest.raises(InvalidParameterError, match=match):
+        model.predict(new_points)
+    with pytest.raises(InvalidParameterError, match=match):
+        model.predict(X)
 
 
 @pytest.mark.parametrize("metric", METRICS)

@@ -1,4 +1,4 @@
-"""Tests of skcse.datasets: the shared reviews, malformed files and a faked download."""
+"""Tests of skcse.datasets: the shared reviews, malformed files, the reader, a faked download."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from sklearn.utils import Bunch
 
 from conftest import REVIEWS, reviews_path
+from skcse._io import EncodingError, read_table
 from skcse.datasets import (
     AMAZON_REVIEWS_FILENAME,
     AMAZON_REVIEWS_URL,
@@ -255,6 +256,61 @@ def test_no_usable_rows(tmp_path):
     path = write(tmp_path, HEADER + "\nt,,a,x,p\nt,text,,x,p\n")
     with pytest.raises(ValueError, match="none with both"):
         load_amazon_reviews(path)
+
+
+def test_blank_line_is_a_row_and_counted(tmp_path):
+    # A blank line is an empty row: dropped like the others, and counted, never skipped unseen.
+    path = write(tmp_path, "\n".join([HEADER, "t,first,a,x,p", "", "t,second,b,x,p"]) + "\n")
+    bunch = load_amazon_reviews(path)
+    assert bunch.data == ["first", "second"]
+    assert "Rows read: 3; dropped for an empty Text or Cat1: 1" in bunch.DESCR
+
+
+def test_any_suffix_is_read_as_csv(tmp_path):
+    # SKCSE_DATA or path= may name a file that does not end in .csv.
+    path = write(tmp_path, synthetic_csv(), "reviews.txt")
+    assert len(load_amazon_reviews(path).data) == 60
+
+
+# --- the reader shared with the command line ---------------------------------------------
+
+NA_LIKE = ["NA", "null", "None", "nan", "#N/A", "N/A", "NaN", "-nan", "<NA>"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_read_table_keeps_every_row_of_a_table(tmp_path, suffix):
+    sep = "\t" if suffix == ".tsv" else ","
+    rows = [f"{text}{sep}{i}" for i, text in enumerate(NA_LIKE)]
+    content = "\ufeffText" + sep + "n\n" + "\n".join(rows[:2] + [""] + rows[2:]) + "\n"
+    path = write(tmp_path, content, "t" + suffix)
+    frame = read_table(path, ["Text", "n"])
+    texts = frame["Text"].tolist()
+    # NA-looking texts are texts; the blank line is a row of missing values, in its place.
+    assert texts[:2] + texts[3:] == NA_LIKE and pd.isna(texts[2])
+    assert list(frame.columns) == ["Text", "n"] and list(frame.index) == list(range(10))
+
+
+def test_read_table_lines(tmp_path):
+    lines = NA_LIKE + ["", "  ", "a\u2028b"]
+    path = tmp_path / "t.txt"
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    # The final newline ends the last line; a blank line is a row; only "\n" splits.
+    assert read_table(path)["text"].tolist() == lines
+    assert read_table(path, ["Body"]).columns.tolist() == ["Body"]
+    path.write_text("one\ntwo")
+    assert read_table(path)["text"].tolist() == ["one", "two"]
+    with pytest.raises(ValueError, match="no columns"):
+        read_table(path, ["Text", "Cat1"])
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.txt"])
+def test_read_table_names_the_line_it_cannot_decode(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes("Text\nplain\nsecond\ncafé\n".encode("latin-1"))
+    with pytest.raises(EncodingError, match=rf"{name} is not utf-8 text: byte 0xe9 on line 4"):
+        read_table(path)
+    assert issubclass(EncodingError, ValueError)
+    assert read_table(path, encoding="latin-1").iloc[-1, 0] == "café"
 
 
 @pytest.mark.parametrize("n_samples", [61, 1000])

@@ -179,28 +179,32 @@ GOOD = object()  # stands for the valid synthetic texts in the matrix below
         ({}, np.array([["a", "b"], ["c", "d"]]), ValueError, "single column"),
         ({}, 42, TypeError, "got int"),
         # bad parameters: they fail at fit, naming the parameter
-        ({"batch_size": 1}, GOOD, ValueError, "batch_size must be >= 2"),
-        ({"batch_size": True}, GOOD, TypeError, "batch_size must be an int"),
-        ({"epochs": -1}, GOOD, ValueError, "epochs must be >= 0"),
-        ({"temperature": 0.0}, GOOD, ValueError, "temperature must be > 0"),
-        ({"pooling": "median"}, GOOD, ValueError, "pooling must be one of"),
-        ({"precision": "int4"}, GOOD, ValueError, "precision must be one of"),
+        ({"batch_size": 1}, GOOD, ValueError, r"'batch_size' parameter .* range \[2, inf\)"),
+        ({"batch_size": True}, GOOD, TypeError, "'batch_size' parameter .* an int"),
+        ({"max_seq_length": 0}, GOOD, ValueError, "'max_seq_length' parameter"),
+        ({"max_seq_length": 513}, GOOD, ValueError, "max_seq_length=513 is longer than the 512"),
+        ({"epochs": -1}, GOOD, ValueError, "'epochs' parameter"),
+        ({"temperature": 0.0}, GOOD, ValueError, r"'temperature' parameter .* \(0.0, inf\)"),
+        ({"pooling": "median"}, GOOD, ValueError, "'pooling' parameter .*'mean'"),
+        ({"precision": "int4"}, GOOD, ValueError, "'precision' parameter"),
         ({"device": "tpu"}, GOOD, ValueError, "device must be"),
-        ({"dropout": 1.5}, GOOD, ValueError, "dropout must be <= 1"),
-        ({"learning_rate": float("nan")}, GOOD, ValueError, "learning_rate must be finite"),
-        ({"max_steps": -2}, GOOD, ValueError, "max_steps must be >= 0"),
-        ({"checkpoint_steps": 0}, GOOD, ValueError, "checkpoint_steps must be >= 1"),
-        ({"checkpoint_dir": 3}, GOOD, TypeError, "checkpoint_dir must be None or a folder"),
-        ({"model_name_or_path": 7}, GOOD, TypeError, "model_name_or_path must be None"),
-        ({"group_by_length": "yes"}, GOOD, TypeError, "group_by_length must be bool"),
-        ({"gather_negatives": 1}, GOOD, TypeError, "gather_negatives must be bool"),
-        ({"augment": "shuffle"}, GOOD, ValueError, "augment must be one of"),
-        ({"keep_range": 0.5}, GOOD, TypeError, r"keep_range must be a pair \(low, high\)"),
-        ({"keep_range": (0.2, 0.5, 1)}, GOOD, TypeError, "keep_range must be a pair"),
-        ({"keep_range": (0.0, 1.0)}, GOOD, ValueError, r"keep_range\[0\] must be > 0"),
-        ({"keep_range": (0.5, 1.5)}, GOOD, ValueError, r"keep_range\[1\] must be <= 1"),
-        ({"keep_range": (0.9, 0.5)}, GOOD, ValueError, "keep_range must have low <= high"),
-        ({"keep_range": ("a", 1)}, GOOD, TypeError, r"keep_range\[0\] must be a real"),
+        ({"dropout": 1.5}, GOOD, ValueError, r"'dropout' parameter .* \[0.0, 1.0\]"),
+        ({"learning_rate": float("nan")}, GOOD, ValueError, "'learning_rate' parameter"),
+        ({"max_steps": -2}, GOOD, ValueError, "'max_steps' parameter"),
+        ({"checkpoint_steps": 0}, GOOD, ValueError, "'checkpoint_steps' parameter"),
+        ({"checkpoint_dir": 3}, GOOD, TypeError, "'checkpoint_dir' parameter"),
+        ({"model_name_or_path": 7}, GOOD, TypeError, "'model_name_or_path' parameter"),
+        ({"normalize": "no"}, GOOD, TypeError, "'normalize' parameter .*'bool'"),
+        ({"group_by_length": "yes"}, GOOD, TypeError, "'group_by_length' parameter"),
+        ({"gather_negatives": 1}, GOOD, TypeError, "'gather_negatives' parameter"),
+        ({"verbose": -1}, GOOD, ValueError, "'verbose' parameter"),
+        ({"augment": "shuffle"}, GOOD, ValueError, "'augment' parameter .*'crop'"),
+        ({"keep_range": 0.5}, GOOD, TypeError, "'keep_range' parameter .*'tuple'"),
+        ({"keep_range": (0.2, 0.5, 1)}, GOOD, TypeError, r"'keep_range' .* pair \(low, high\)"),
+        ({"keep_range": (0.0, 1.0)}, GOOD, ValueError, r"'keep_range\[0\]' .* \(0.0, 1.0\]"),
+        ({"keep_range": (0.5, 1.5)}, GOOD, ValueError, r"'keep_range\[1\]' parameter"),
+        ({"keep_range": (0.9, 0.5)}, GOOD, ValueError, "'keep_range' .* low <= high"),
+        ({"keep_range": ("a", 1)}, GOOD, TypeError, r"'keep_range\[0\]' .* a float"),
     ],
 )
 def test_bad_input_matrix(tiny_bert, texts, params, X, error, match):
@@ -208,6 +212,35 @@ def test_bad_input_matrix(tiny_bert, texts, params, X, error, match):
     with pytest.raises(error, match=match):
         encoder.fit(texts if X is GOOD else X)
     assert not hasattr(encoder, "model_")
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"batch_size": -1}, ValueError, "'batch_size' parameter"),
+        ({"max_seq_length": 0}, ValueError, "'max_seq_length' parameter"),
+        ({"max_seq_length": 600}, ValueError, "max_seq_length=600 is longer than the 512"),
+        ({"normalize": "no"}, TypeError, "'normalize' parameter"),
+        ({"pooling": "median"}, ValueError, "'pooling' parameter"),
+        ({"keep_range": (0.9, 0.1)}, ValueError, "'keep_range'"),
+    ],
+)
+def test_parameters_set_after_fit_are_checked_by_transform(tiny_bert, texts, params, error, match):
+    encoder = _fitted(tiny_bert, texts, epochs=0)
+    encoder.set_params(**params)
+    with pytest.raises(error, match=match):
+        encoder.transform(texts)
+
+
+def test_max_seq_length_limit_counts_roberta_position_offset(tiny_roberta, texts):
+    # RoBERTa numbers positions from pad_token_id + 1, so fewer tokens fit than it has slots.
+    encoder = _fitted(tiny_roberta, texts, epochs=0)
+    config = encoder.model_.config
+    longest = config.max_position_embeddings - config.pad_token_id - 1
+    long_text = " ".join(["word"] * 1000)
+    assert encoder.set_params(max_seq_length=longest).transform([long_text]).shape == (1, 32)
+    with pytest.raises(ValueError, match=f"{longest + 1} is longer than the {longest} token"):
+        encoder.set_params(max_seq_length=longest + 1).transform([long_text])
 
 
 def test_missing_local_model_folder_is_named(tmp_path, texts):
@@ -649,6 +682,17 @@ def test_fit_transform_remembers_the_training_embedding(tiny_bert, texts, monkey
     encoder.fit(texts[:20])  # a refit forgets the old corpus
     encoder.transform(texts)
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("change", [{"normalize": True}, {"pooling": "max"}, {"max_seq_length": 4}])
+def test_remembered_embedding_follows_output_parameters(tiny_bert, texts, change):
+    encoder = SimCSEEncoder(tiny_bert, **FAST, random_state=0, epochs=0)
+    encoder.fit_transform(texts)
+    encoder.set_params(**change)
+    # The same texts must get what any other texts get under the new parameters.
+    np.testing.assert_array_equal(encoder.transform(texts)[:3], encoder.transform(texts[:3]))
+    if change.get("normalize"):
+        np.testing.assert_allclose(np.linalg.norm(encoder.transform(texts), axis=1), 1, rtol=1e-5)
 
 
 def test_half_precision_checkpoint_is_trained_in_float32(tiny_bert, texts, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 import umap
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skcse.manifold import UMAP
 
@@ -50,6 +52,65 @@ def expected_failed_checks(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_param_validation_covers_every_parameter():
+    check_param_validation("UMAP", UMAP(n_neighbors=5, n_epochs=10, random_state=0, n_jobs=1))
+
+
+def _euclidean(x, y):
+    return np.sqrt(((x - y) ** 2).sum())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"init": np.zeros((200, 2)), "metric": _euclidean, "output_metric": _euclidean},
+        {"init": "tswspectral", "metric": "cosine", "target_metric": "l1"},
+        {"n_epochs": [5, 10], "n_jobs": 4, "verbose": 1, "random_state": np.random.RandomState(0)},
+        {"n_epochs": np.array([5, 10]), "n_jobs": -1, "transform_seed": None},
+        {"negative_sample_rate": 2.5, "local_connectivity": 0, "learning_rate": 0},
+        {"a": 1.5, "b": 0.9, "min_dist": 0.0, "spread": 0.5, "set_op_mix_ratio": 0},
+        {"target_n_neighbors": 2, "target_weight": 1, "target_metric_kwds": {}},
+        {"densmap": True, "dens_lambda": 0, "dens_frac": 1, "dens_var_shift": 0},
+        {"disconnection_distance": np.inf, "precomputed_knn": (None, None)},
+    ],
+)
+def test_values_umap_accepts_pass_validation(params):
+    UMAP(**params)._validate_params()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_neighbors": 1}, r"'n_neighbors' parameter of UMAP must be an int in the range \[2"),
+        ({"n_neighbors": 10.0}, r"'n_neighbors' parameter of UMAP must be an int"),
+        ({"n_jobs": 0}, r"'n_jobs' parameter of UMAP must be .* Got 0 instead"),
+        ({"n_jobs": None}, r"'n_jobs' parameter of UMAP must be .* Got None instead"),
+        ({"init": "umap"}, r"'init' parameter of UMAP must be a str among .*'spectral'"),
+        ({"metric": 3}, r"'metric' parameter of UMAP must be an instance of 'str' or a callable"),
+        ({"set_op_mix_ratio": 1.5}, r"'set_op_mix_ratio' parameter of UMAP must be a float"),
+        ({"spread": 0.0}, r"'spread' parameter of UMAP must be a float in the range \(0"),
+        ({"target_n_neighbors": 1}, r"'target_n_neighbors' parameter of UMAP must be"),
+        (
+            {"tqdm_kwds": ["disable"]},
+            r"'tqdm_kwds' parameter of UMAP must be an instance of 'dict'",
+        ),
+    ],
+)
+def test_invalid_params_raise_in_fit(data, params, match):
+    reducer = UMAP(**params)  # __init__ only stores
+    with pytest.raises(InvalidParameterError, match=match):
+        reducer.fit(data[0])
+
+
+@pytest.mark.parametrize("params", [{"transform_mode": "graph"}, {"n_neighbors": 1}])
+def test_invalid_param_set_after_fit_raises_in_transform(data, fitted, new_points, params):
+    reducer = copy.deepcopy(fitted).set_params(**params)
+    (name,) = params
+    for X in (new_points, data[0]):
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of UMAP must be"):
+            reducer.transform(X)
 
 
 def test_fit_and_transform_output_float32(data):
@@ -137,7 +198,10 @@ def test_feature_names_and_pandas_output(data):
 
 
 def test_graph_transform_mode_is_rejected(data):
-    with pytest.raises(ValueError, match="transform_mode must be one of"):
+    # InvalidParameterError is a ValueError.
+    with pytest.raises(
+        ValueError, match=r"'transform_mode' parameter of UMAP must be .*'embedding'"
+    ):
         UMAP(transform_mode="graph", **FAST).fit(data[0])
 
 

@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skcse.cluster import HDBSCAN
 from skcse.manifold import UMAP
@@ -168,10 +169,38 @@ def test_all_noise_excluded_scores_zero_with_warning():
 
 
 def test_invalid_noise_and_missing_y():
-    with pytest.raises(ValueError, match="noise must be one of"):
+    # InvalidParameterError is both a ValueError and a TypeError.
+    match = r"'noise' parameter of ClusteringScorer must be a str among .*'exclude'.* Got 'drop'"
+    with pytest.raises(InvalidParameterError, match=match):
         make_clustering_scorer(v_measure_score, noise="drop")
+    with pytest.raises(InvalidParameterError, match=match):
+        ClusteringScorer(v_measure_score, noise="drop")
     with pytest.raises(ValueError, match="y must be given"):
         v_measure_scorer(FixedLabels([0, 1]), None, None)
+
+
+def test_invalid_score_func_and_kwargs():
+    with pytest.raises(InvalidParameterError, match="'score_func' parameter of ClusteringScorer"):
+        make_clustering_scorer("v_measure")
+    with pytest.raises(InvalidParameterError, match="'kwargs' parameter of ClusteringScorer"):
+        ClusteringScorer(v_measure_score, kwargs=[("beta", 0.5)])
+
+
+def test_noise_set_after_making_is_refused_when_scoring():
+    scorer = make_clustering_scorer(v_measure_score)
+    scorer.noise = "drop"
+    with pytest.raises(InvalidParameterError, match="'noise' parameter of ClusteringScorer"):
+        scorer(FixedLabels([0, 1, -1]), None, ["a", "b", "a"])
+
+
+@pytest.mark.parametrize("noise", ["include", "exclude"])
+@pytest.mark.parametrize("labels", [[0, 1, -1], [-1, -1, -1]])
+@pytest.mark.parametrize("n_true", [2, 4])
+def test_y_of_wrong_length_raises_length_error(noise, labels, n_true):
+    scorer = make_clustering_scorer(v_measure_score, noise=noise)
+    y = ["a", "b", "a", "b"][:n_true]
+    with pytest.raises(ValueError, match=rf"y has {n_true} labels .* labelled 3 samples"):
+        scorer(FixedLabels(labels), None, y)
 
 
 def test_plain_hdbscan_pipeline_uses_soft_membership(blobs):

@@ -139,6 +139,17 @@ def test_low_initial_loss_warns_with_advice(tiny_bert, texts, monkeypatch, augme
     assert record[0].filename == __file__  # points at the caller's fit
 
 
+def test_low_initial_loss_warning_points_at_the_pipeline_caller(tiny_bert, texts, monkeypatch):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    monkeypatch.setattr(training, "LOW_INITIAL_LOSS", 100.0)
+    pipe = make_pipeline(SimCSEEncoder(tiny_bert, max_steps=1, **FAST), StandardScaler())
+    with pytest.warns(UserWarning, match="nothing to learn") as record:
+        pipe.fit_transform(texts)
+    assert [warning.filename for warning in record] == [__file__]
+
+
 def test_a_loss_with_something_to_learn_does_not_warn(tiny_bert, texts):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
