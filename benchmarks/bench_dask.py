@@ -198,41 +198,56 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def markdown(report: dict) -> str:
     """The report as a Markdown table and notes: printed, and written beside the JSON."""
+    from skcse._report import markdown_table
+
     single, n = report["single"], report["n_texts"]
     rows = [
-        f"| (a) `transform`, one process | 1 × {single['torch_threads']} "
-        f"| {single['seconds']:.1f} | {n / single['seconds']:.0f} | {single['peak_rss_mib']:.0f} "
-        "| - |"
+        [
+            "(a) `transform`, one process",
+            f"1 × {single['torch_threads']}",
+            f"{single['seconds']:.1f}",
+            f"{n / single['seconds']:.0f}",
+            f"{single['peak_rss_mib']:.0f}",
+            "-",
+        ]
     ]
     for name, run in zip("bc", report["dask"], strict=True):
         trim = run["malloc_trim_threshold"]
         setting = "dask's default" if trim else "unset"
-        rss = " / ".join(f"{mb:.0f}" for mb in run["worker_peak_rss_mib"])
-        shipped = " / ".join(str(count) for count in run["encoder_unpickles_per_worker"])
         rows.append(
-            f"| ({name}) `transform_dask`, {run['partitions']} partitions, "
-            f"MALLOC_TRIM_THRESHOLD_ {setting}{f' ({trim})' if trim else ''} "
-            f"| {run['workers']} × {max(run['torch_threads_per_worker'])} "
-            f"| {run['seconds']:.1f} | {n / run['seconds']:.0f} | {rss} | {shipped} |"
+            [
+                f"({name}) `transform_dask`, {run['partitions']} partitions, "
+                f"MALLOC_TRIM_THRESHOLD_ {setting}{f' ({trim})' if trim else ''}",
+                f"{run['workers']} × {max(run['torch_threads_per_worker'])}",
+                f"{run['seconds']:.1f}",
+                f"{n / run['seconds']:.0f}",
+                " / ".join(f"{mb:.0f}" for mb in run["worker_peak_rss_mib"]),
+                " / ".join(str(count) for count in run["encoder_unpickles_per_worker"]),
+            ]
         )
+    table = markdown_table(
+        [
+            "run",
+            "processes × torch threads",
+            "wall s",
+            "texts/s",
+            "peak RSS MiB per process",
+            "encoder unpickled per worker",
+        ],
+        rows,
+        align=["left", "left", "right", "right", "right", "right"],
+    )
     cosines = ", ".join(f"{c:.6f}" for c in report["min_row_cosine"])
     scatter = ", ".join(f"{run['scatter_seconds']:.1f}" for run in report["dask"])
     start = ", ".join(f"{run['cluster_start_seconds']:.1f}" for run in report["dask"])
-    lines = [
-        f"Machine: {report['machine']}.",
-        "",
-        f"{n} reviews, `SimCSEEncoder(epochs=0)` (all-MiniLM-L6-v2, {single['precision']}).",
-        "",
-        "| run | processes × torch threads | wall s | texts/s | peak RSS MiB per process "
-        "| encoder unpickled per worker |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
-        *rows,
-        "",
+    return (
+        f"Machine: {report['machine']}.\n\n"
+        f"{n} reviews, `SimCSEEncoder(epochs=0)` (all-MiniLM-L6-v2, {single['precision']}).\n\n"
+        f"{table}\n"
         f"Lowest row cosine against (a): {cosines} for (b), (c). The times of (b) and (c) "
         f"include sending the encoder to the workers ({scatter} s); starting the cluster and "
-        f"importing torch there ({start} s) are not included.",
-    ]
-    return "\n".join(lines) + "\n"
+        f"importing torch there ({start} s) are not included.\n"
+    )
 
 
 def main() -> None:

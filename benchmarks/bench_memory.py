@@ -53,6 +53,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.data)))
         return
+    from skcse._report import markdown_table
+
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--child", str(n)]
@@ -60,12 +62,22 @@ def main() -> None:
             cmd += ["--data", args.data]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-    print(f"{'texts':>8} {'RSS before':>11} {'peak RSS':>9} {'output':>7} {'texts/s':>8}")
-    for r in rows:
-        print(
-            f"{r['n_texts']:>8} {r['peak_rss_mb_before_transform']:>9.0f}MB "
-            f"{r['peak_rss_mb']:>7.0f}MB {r['output_mb']:>5.0f}MB {r['texts_per_second']:>8.0f}"
+    print(
+        markdown_table(
+            ["texts", "peak RSS MB before transform", "peak RSS MB", "output MB", "texts/s"],
+            (
+                [
+                    r["n_texts"],
+                    f"{r['peak_rss_mb_before_transform']:.0f}",
+                    f"{r['peak_rss_mb']:.0f}",
+                    f"{r['output_mb']:.0f}",
+                    f"{r['texts_per_second']:.0f}",
+                ]
+                for r in rows
+            ),
+            align=["right"] * 5,
         )
+    )
     if len(rows) > 1:
         growth = rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]
         print(

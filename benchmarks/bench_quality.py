@@ -4,8 +4,9 @@ Rows are encoders: TF-IDF + LSA, the untrained backbone, and SimCSE with each au
 (more with ``--row``). For every row, seed and target (``Cat1``, ``Cat2``) the script scores:
 
 - ``kmeans_raw``: KMeans on the encoder's vectors, k = number of categories;
-- ``umap_hdbscan``: the fixed UMAP + HDBSCAN of ``skcse compare`` (50 neighbours, 5
-  components, min_cluster_size n/40, min_samples 10, noise assigned by soft membership);
+- ``umap_hdbscan``: the fixed UMAP + HDBSCAN of ``skcse compare``,
+  ``skcse.make_cluster_pipeline()`` (50 neighbours, 5 components, min_cluster_size n/40,
+  min_samples 10, noise assigned by soft membership);
 - ``umap_kmeans``: KMeans on that same UMAP output;
 - ``tuned``: the fair protocol. Every encoder gets the same UMAP + HDBSCAN grid, searched by
   ``GridSearchCV(cv=InSampleSplit(), scoring=v_measure_scorer)``; the best candidate's score
@@ -117,19 +118,17 @@ def score(X: np.ndarray, targets: dict[str, np.ndarray], seed: int, grid: bool) 
     from sklearn.cluster import KMeans
     from sklearn.metrics import v_measure_score
     from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import Pipeline
 
-    from skcse._compare import _umap_hdbscan
     from skcse.metrics import make_clustering_scorer
     from skcse.model_selection import InSampleSplit
+    from skcse.pipeline import make_cluster_pipeline
 
-    n = len(X)
     Y = np.column_stack([targets[target] for target in TARGETS])
     results: dict[str, dict[str, Any]] = {target: {} for target in TARGETS}
     with tempfile.TemporaryDirectory() as cache:
         # One UMAP fit per setting, shared by the fixed pipeline and the grid.
         memory = Memory(cache, verbose=0)
-        fixed = _umap_hdbscan(n, seed).set_params(memory=memory)
+        fixed = make_cluster_pipeline(random_state=seed, memory=memory)
         labels = fixed.fit_predict(X, Y)
         Z = fixed[0].embedding_
         for j, target in enumerate(TARGETS):
@@ -142,12 +141,12 @@ def score(X: np.ndarray, targets: dict[str, np.ndarray], seed: int, grid: bool) 
         if not grid:
             return results
         search = GridSearchCV(
-            Pipeline([("umap", clone(fixed[0])), ("hdbscan", clone(fixed[1]))], memory=memory),
+            clone(fixed),
             {
                 "umap__n_neighbors": list(GRID_NEIGHBORS),
                 "hdbscan__min_samples": list(GRID_MIN_SAMPLES),
                 "hdbscan__min_cluster_size": sorted(
-                    {max(10, n // d) for d in GRID_CLUSTER_DIVISORS}
+                    {max(10, len(X) // d) for d in GRID_CLUSTER_DIVISORS}
                 ),
             },
             scoring={
@@ -210,16 +209,12 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def markdown(report: dict) -> str:
-    """The summary as Markdown tables, one per target."""
-    lines = []
+    """The summary as Markdown tables, one per target and one of training."""
+    from skcse._report import markdown_table
+
+    parts = []
     for target in TARGETS:
-        lines += [
-            f"**{target}** (V-measure, mean ± std over seeds)",
-            "",
-            "| encoder | seeds | KMeans on raw | UMAP + HDBSCAN | UMAP + KMeans "
-            "| tuned UMAP + HDBSCAN | grid median |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
+        rows = []
         for name, entry in report["summary"].items():
             cells = []
             for column in (*COLUMNS, "grid_median"):
@@ -230,26 +225,54 @@ def markdown(report: dict) -> str:
                     cells.append(f"{stat['mean']:.3f}")
                 else:
                     cells.append(f"{stat['mean']:.3f} ± {stat['std']:.3f}")
-            lines.append(f"| {name} | {len(entry['seeds'])} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += [
-        "**Training** (means over seeds)",
-        "",
-        "| encoder | parameters | fit s | first loss | loss, last 50 steps "
-        "| alignment start → end | uniformity start → end |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+            rows.append([name, len(entry["seeds"]), *cells])
+        parts.append(
+            f"**{target}** (V-measure, mean ± std over seeds)\n\n"
+            + markdown_table(
+                [
+                    "encoder",
+                    "seeds",
+                    "KMeans on raw",
+                    "UMAP + HDBSCAN",
+                    "UMAP + KMeans",
+                    "tuned UMAP + HDBSCAN",
+                    "grid median",
+                ],
+                rows,
+            )
+        )
+    rows = []
     for name, entry in report["summary"].items():
         if "fit_seconds" not in entry:
             continue
-        params = ", ".join(f"{k}={v}" for k, v in entry["params"].items() if k != "kind")
         align, unif = entry["alignment"], entry["uniformity"]
-        lines.append(
-            f"| {name} | {params} | {entry['fit_seconds']:.0f} | {entry['loss_first']:.2g} | "
-            f"{entry['loss_last_50']:.2g} | {align[0]:.3f} → {align[1]:.3f} | "
-            f"{unif[0]:.3f} → {unif[1]:.3f} |"
+        rows.append(
+            [
+                name,
+                ", ".join(f"{k}={v}" for k, v in entry["params"].items() if k != "kind"),
+                f"{entry['fit_seconds']:.0f}",
+                f"{entry['loss_first']:.2g}",
+                f"{entry['loss_last_50']:.2g}",
+                f"{align[0]:.3f} → {align[1]:.3f}",
+                f"{unif[0]:.3f} → {unif[1]:.3f}",
+            ]
         )
-    return "\n".join(lines) + "\n"
+    parts.append(
+        "**Training** (means over seeds)\n\n"
+        + markdown_table(
+            [
+                "encoder",
+                "parameters",
+                "fit s",
+                "first loss",
+                "loss, last 50 steps",
+                "alignment start → end",
+                "uniformity start → end",
+            ],
+            rows,
+        )
+    )
+    return "\n".join(parts)
 
 
 def main() -> None:

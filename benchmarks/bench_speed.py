@@ -305,9 +305,15 @@ def part_scaling(
 
 def part_grid(texts: list[str], y: list[str], device: str) -> dict:
     from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import Pipeline
 
-    from skcse import HDBSCAN, UMAP, InSampleSplit, SimCSEEncoder, v_measure_scorer
+    from skcse import (
+        HDBSCAN,
+        UMAP,
+        InSampleSplit,
+        SimCSEEncoder,
+        make_cluster_pipeline,
+        v_measure_scorer,
+    )
 
     # numba compiles UMAP and HDBSCAN on first use; that is not the search's cost.
     warm = np.random.default_rng(0).normal(size=(300, 8))
@@ -329,13 +335,8 @@ def part_grid(texts: list[str], y: list[str], device: str) -> dict:
     result = {"n_texts": len(texts)}
     for size, grid in grids.items():
         with tempfile.TemporaryDirectory() as cache:
-            pipe = Pipeline(
-                [
-                    ("enc", SimCSEEncoder(MODEL, random_state=0, device=device)),
-                    ("umap", UMAP(n_components=5, metric="cosine", min_dist=0.0, random_state=0)),
-                    ("hdbscan", HDBSCAN(noise="soft")),
-                ],
-                memory=cache,
+            pipe = make_cluster_pipeline(
+                SimCSEEncoder(MODEL, random_state=0, device=device), random_state=0, memory=cache
             )
             search = GridSearchCV(pipe, grid, scoring=v_measure_scorer, cv=InSampleSplit())
             result[f"seconds_{size}"] = timed(lambda search=search: search.fit(texts, y))
@@ -395,47 +396,71 @@ def main() -> None:
 
 def markdown(report: dict) -> str:
     """The report as Markdown tables: printed, and included by the documentation."""
+    from skcse._report import markdown_table
+
     fit, transform, grid = report["fit"], report["transform"], report["grid"]
-    lines = [
-        f"Machine: {report['machine']}; device `{report['device']}`.",
-        "",
-        f"**(a) fit**: {fit['steps']} steps of {BATCH} pairs, max_seq_length {MAX_LEN}, "
-        f"model loading included; best of {fit['repeats']} alternating runs.",
-        "",
-        "| run | pairs/s | × the reference recipe |",
-        "| --- | ---: | ---: |",
-        *(f"| {r['run']} | {r['pairs_per_s']:.1f} | {r['ratio']:.2f} |" for r in fit["rows"]),
-        "",
-        f"**(b) transform**: {transform['n_texts']} reviews, max_seq_length {MAX_LEN}, best of "
-        f"{transform['repeats']} alternating runs; cosine against sentence-transformers' fp32 "
-        "vectors, lowest row.",
-        "",
-        "| run | texts/s | × encode | min cosine |",
-        "| --- | ---: | ---: | ---: |",
-        *(
-            f"| {r['run']} | {r['texts_per_s']:.1f} | {r['ratio']:.2f} "
-            f"| {r['min_cosine_vs_st_fp32']:.5f} |"
+    fit_table = markdown_table(
+        ["run", "pairs/s", "× the reference recipe"],
+        ([r["run"], f"{r['pairs_per_s']:.1f}", f"{r['ratio']:.2f}"] for r in fit["rows"]),
+        align=["left", "right", "right"],
+    )
+    transform_table = markdown_table(
+        ["run", "texts/s", "× encode", "min cosine"],
+        (
+            [
+                r["run"],
+                f"{r['texts_per_s']:.1f}",
+                f"{r['ratio']:.2f}",
+                f"{r['min_cosine_vs_st_fp32']:.5f}",
+            ]
             for r in transform["rows"]
         ),
-        "",
-        "**(c, e) fit and transform, each in a process of its own**, `SimCSEEncoder` defaults "
-        "(one epoch). Time per 1,000 texts is flat when time grows linearly in N.",
-        "",
-        "| N | max_seq_length | steps | fit s | fit s / 1,000 texts | transform s "
-        "| transform s / 1,000 texts | peak RSS MiB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *(
-            f"| {r['n_texts']} | {r['max_seq_length']} | {r['steps']} | {r['fit_s']:.1f} "
-            f"| {1000 * r['fit_s'] / r['n_texts']:.1f} | {r['transform_s']:.1f} "
-            f"| {1000 * r['transform_s'] / r['n_texts']:.2f} | {r['peak_rss_mib']:.0f} |"
+        align=["left", "right", "right", "right"],
+    )
+    scaling_table = markdown_table(
+        [
+            "N",
+            "max_seq_length",
+            "steps",
+            "fit s",
+            "fit s / 1,000 texts",
+            "transform s",
+            "transform s / 1,000 texts",
+            "peak RSS MiB",
+        ],
+        (
+            [
+                r["n_texts"],
+                r["max_seq_length"],
+                r["steps"],
+                f"{r['fit_s']:.1f}",
+                f"{1000 * r['fit_s'] / r['n_texts']:.1f}",
+                f"{r['transform_s']:.1f}",
+                f"{1000 * r['transform_s'] / r['n_texts']:.2f}",
+                f"{r['peak_rss_mib']:.0f}",
+            ]
             for r in report["scaling"]["rows"]
         ),
-        "",
-        f"**(d) GridSearchCV** on {grid['n_texts']} reviews, Pipeline(memory=...), "
-        f"InSampleSplit: 1 candidate {grid['seconds_1']:.1f} s, 8 UMAP/HDBSCAN candidates "
-        f"{grid['seconds_8']:.1f} s, ratio {grid['ratio_8_over_1']:.2f}.",
-    ]
-    return "\n".join(lines) + "\n"
+        align=["right"] * 8,
+    )
+    return "\n".join(
+        [
+            f"Machine: {report['machine']}; device `{report['device']}`.\n",
+            f"**(a) fit**: {fit['steps']} steps of {BATCH} pairs, max_seq_length {MAX_LEN}, "
+            f"model loading included; best of {fit['repeats']} alternating runs.\n",
+            fit_table,
+            f"**(b) transform**: {transform['n_texts']} reviews, max_seq_length {MAX_LEN}, best "
+            f"of {transform['repeats']} alternating runs; cosine against sentence-transformers' "
+            "fp32 vectors, lowest row.\n",
+            transform_table,
+            "**(c, e) fit and transform, each in a process of its own**, `SimCSEEncoder` "
+            "defaults (one epoch). Time per 1,000 texts is flat when time grows linearly in N.\n",
+            scaling_table,
+            f"**(d) GridSearchCV** on {grid['n_texts']} reviews, Pipeline(memory=...), "
+            f"InSampleSplit: 1 candidate {grid['seconds_1']:.1f} s, 8 UMAP/HDBSCAN candidates "
+            f"{grid['seconds_8']:.1f} s, ratio {grid['ratio_8_over_1']:.2f}.\n",
+        ]
+    )
 
 
 if __name__ == "__main__":

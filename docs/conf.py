@@ -1,13 +1,21 @@
 """Sphinx configuration of the skcse documentation.
 
-Build with ``sphinx-build -W -b html docs docs/_build/html``. The Results page takes its
-numbers from ``_static/compare/report.json`` at build time (see ``_results_markdown``), so it
-cannot disagree with the report next to its plots.
+Build with ``sphinx-build -W -b html docs docs/_build/html``. The results page of ``skcse
+compare`` renders ``_static/compare/report.json`` at build time with the command's own
+renderer (the one that writes ``report.md``), so it cannot disagree with the report next to
+its plots.
+
+The examples become a sphinx-gallery (``auto_examples/``) and the API reference autosummary
+pages (``generated/``); both folders are written by the build and ignored by git. The
+examples train on the real reviews, so the build renders them without running them;
+``SKCSE_DOCS_RUN_EXAMPLES=1`` runs them in smoke mode (200 reviews, one training step), which
+needs the reviews in ``SKCSE_DATA``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,15 +34,37 @@ version = release = skcse.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "numpydoc",
     "myst_parser",
+    "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
+templates_path = ["_templates"]
 # _static holds Markdown that pages include (benchmark tables), not pages of its own.
-exclude_patterns = ["_build", "_static", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_static", "_templates", "Thumbs.db", ".DS_Store"]
+
+autosummary_generate = True
+autosummary_imported_members = False
+
+_RUN_EXAMPLES = os.environ.get("SKCSE_DOCS_RUN_EXAMPLES") == "1"
+if _RUN_EXAMPLES:
+    os.environ["SKCSE_SMOKE"] = "1"  # read by every example: 200 reviews, one step
+plot_gallery = str(_RUN_EXAMPLES)  # sphinx-gallery's switch; -D plot_gallery=1 also works
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"\.py$",  # every example runs when plot_gallery is on
+    "within_subsection_order": "FileNameSortKey",
+    "abort_on_example_error": True,
+    "download_all_examples": False,
+    "show_signature": False,
+    "write_computation_times": False,
+}
 
 nitpicky = False
+myst_heading_anchors = 3  # [text](page.md#a-section) links
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
 numpydoc_show_class_members = False  # autoclass :members: lists them once
@@ -44,119 +74,29 @@ html_theme = "alabaster"
 html_theme_options = {"description": "SimCSE sentence embeddings, judged by clustering"}
 
 # ---------------------------------------------------------------------------------------------
-# Results page: the tables and findings are written from report.json while Sphinx reads it.
+# Results page: report.json rendered by skcse compare's own renderer, the one that writes
+# report.md, while Sphinx reads the page.
 
 REPORT = DOCS / "_static" / "compare" / "report.json"
-RESULTS_DOC = "results"
-_MARKERS = ("summary", "table", "findings")
+RESULTS_DOC = "benchmarks/results"
+RESULTS_MARKER = "<!-- results:report -->"
 _logger = logging.getLogger(__name__)
-
-
-def _seconds(row: dict) -> str:
-    parts = ", ".join(f"{name} {value:.1f}" for name, value in row["seconds"].items())
-    return f"{sum(row['seconds'].values()):.1f} ({parts})"
-
-
-def _model_name(name: str | None) -> str:
-    return "embedded all-MiniLM-L6-v2" if name is None else f"`{name}`"
-
-
-def _summary(report: dict) -> str:
-    settings = report["settings"]
-    simcse = report["stages"]["simcse"]
-    loss = simcse.get("final_loss")
-    loss_text = "no step" if loss is None else f"last step loss {loss:.2g}"
-    if simcse.get("first_loss") is not None:
-        loss_text = (
-            f"loss {simcse['first_loss']:.2g} at the first step, {loss:.2g} at the last; "
-            f"alignment {simcse['alignment_start']:.3f} → {simcse['alignment_end']:.3f}, "
-            f"uniformity {simcse['uniformity_start']:.3f} → {simcse['uniformity_end']:.3f}"
-        )
-    # Reports written before augment existed trained with dropout only.
-    augment = settings.get("augment", "dropout")
-    return (
-        f"- Sample: {report['n_samples']} reviews, stratified over "
-        f"{report['n_categories']} level-1 categories.\n"
-        f"- Seed: {settings['seed']} (sample, SimCSE, KMeans and UMAP).\n"
-        f"- Backbone: {_model_name(settings['model'])}; reference model: "
-        f"{_model_name(settings['reference_model'])}.\n"
-        f"- SimCSE: {settings['epochs']} epoch(s), `augment={augment!r}`, learning rate "
-        f"{settings.get('learning_rate', 3e-5):g}, "
-        f"{simcse.get('n_steps')} optimizer steps (batches of up to 64 reviews, the default), "
-        f"{loss_text}.\n"
-        f"- Command: `skcse compare --n-samples {report['n_samples']} --seed "
-        f"{settings['seed']} --epochs {settings['epochs']} --augment {augment}"
-        + (f" --learning-rate {settings['learning_rate']:g}" if "learning_rate" in settings else "")
-        + "".join(
-            f" --{flag} {settings[key]}"
-            for key, flag in (("model", "model"), ("reference_model", "reference-model"))
-            if settings[key] is not None
-        )
-        + "`.\n"
-    )
-
-
-def _table(report: dict) -> str:
-    lines = [
-        "| Stage | V-measure | ARI | NMI | Clusters | Seconds (total and parts) |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for stage in ("baseline", "simcse", "reference"):
-        row = report["stages"][stage]
-        lines.append(
-            f"| {row['title']} | {row['v_measure']:.3f} | {row['ari']:.3f} | {row['nmi']:.3f} "
-            f"| {row['n_clusters']} | {_seconds(row)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _versus(a: dict, b: dict) -> str:
-    """'V-measure 0.406 vs 0.403 (+0.003), ARI 0.352 vs 0.305 (+0.047)' for rows a and b."""
-    return ", ".join(
-        f"{label} {a[key]:.3f} vs {b[key]:.3f} ({a[key] - b[key]:+.3f})"
-        for key, label in (("v_measure", "V-measure"), ("ari", "ARI"))
-    )
-
-
-def _findings(report: dict) -> str:
-    stages, settings = report["stages"], report["settings"]
-    base, simcse, ref = stages["baseline"], stages["simcse"], stages["reference"]
-    same_backbone = settings["reference_model"] == settings["model"]
-    other = "the untrained backbone" if same_backbone else "the reference model"
-    lines = [
-        f"- Same clustering (UMAP + HDBSCAN), SimCSE against {other}: "
-        f"{_versus(simcse, ref)}. HDBSCAN found {simcse['n_clusters']} clusters on "
-        f"SimCSE's vectors and {ref['n_clusters']} on those of {other}.",
-        f"- SimCSE + UMAP + HDBSCAN against the untrained backbone + KMeans (k = "
-        f"{report['n_categories']}): {_versus(simcse, base)}. This comparison changes "
-        "the encoder and the clusterer at once.",
-    ]
-    if same_backbone:
-        lines.append(
-            f"- Same untrained vectors, two clusterings: KMeans {base['v_measure']:.3f}, "
-            f"UMAP + HDBSCAN {ref['v_measure']:.3f} (V-measure)."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _results_markdown(report: dict) -> dict[str, str]:
-    return {"summary": _summary(report), "table": _table(report), "findings": _findings(report)}
 
 
 def _fill_results(app, docname: str, source: list[str]) -> None:
     if docname != RESULTS_DOC:
         return
+    from skcse._compare import format_report
+
     app.env.note_dependency(str(REPORT))  # rebuild the page when the report changes
+    if RESULTS_MARKER not in source[0]:
+        _logger.warning("%s lacks the marker %s", RESULTS_DOC, RESULTS_MARKER)
     try:
-        parts = _results_markdown(json.loads(REPORT.read_text(encoding="utf-8")))
+        report = format_report(json.loads(REPORT.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _logger.warning("cannot render the results from %s: %r", REPORT, exc)
         return
-    for name in _MARKERS:
-        marker = f"<!-- results:{name} -->"
-        if marker not in source[0]:
-            _logger.warning("results page lacks the marker %s", marker)
-        source[0] = source[0].replace(marker, parts[name])
+    source[0] = source[0].replace(RESULTS_MARKER, report)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from skcse.encoder import SimCSEEncoder
 from skcse.manifold import UMAP
 from skcse.metrics import make_clustering_scorer, v_measure_scorer
 from skcse.model_selection import InSampleSplit
+from skcse.pipeline import make_cluster_pipeline
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "SimCSEEncoder",
     "__version__",
     "load_amazon_reviews",
+    "make_cluster_pipeline",
     "make_clustering_scorer",
     "v_measure_scorer",
 ]

@@ -18,24 +18,21 @@ from typing import Any
 import numpy as np
 
 from skcse._io import atomic_write
+from skcse._recipes import SENTENCE_TUNED
+from skcse._report import markdown_table
 
 __all__ = [
-    "DEFAULT_AUGMENT",
-    "DEFAULT_LEARNING_RATE",
     "STAGES",
     "check_output",
+    "format_report",
     "format_table",
     "run_compare",
 ]
 
-# Chosen with benchmarks/bench_quality.py on the 15k reviews (see docs/quality.md): on the
-# sentence-tuned default backbone, dropout-only SimCSE and crops at the estimator's 3e-5 scored
-# below the untrained backbone. Smaller rates won over the benchmark's 241 steps, but over this
-# command's 32 steps 1e-5 beat both the untrained backbone and 5e-6 at three seeds.
-DEFAULT_AUGMENT = "crop"
-DEFAULT_LEARNING_RATE = 1e-5
-
 STAGES = ("baseline", "simcse", "reference")
+# First line of report.md: invisible where the docs include the file, and how a rerun knows
+# the file as its own.
+_MARKDOWN_MARK = "<!-- written by skcse compare -->"
 _TITLES = {
     "baseline": "untrained backbone + KMeans",
     "simcse": "SimCSE + UMAP + HDBSCAN",
@@ -57,33 +54,16 @@ def _scores(y: Sequence[Any], labels: np.ndarray) -> dict[str, float]:
     }
 
 
-def _umap_hdbscan(n_samples: int, seed: int):
-    from sklearn.pipeline import make_pipeline
-
-    from skcse.cluster import HDBSCAN
-    from skcse.manifold import UMAP
-
-    # The reference study's settings (cosine UMAP to 5 dimensions, min_dist 0; HDBSCAN with
-    # min_samples 10, clusters of at least n/40 points, noise assigned by soft membership),
-    # with 50 neighbours: with 15, 2,000 untrained-backbone reviews collapsed into 2 clusters
-    # (V-measure 0.03) for 1 of 3 UMAP seeds; with 50, 0.437-0.442 over the same 3 seeds.
-    return make_pipeline(
-        UMAP(
-            n_neighbors=50,
-            n_components=5,
-            metric="cosine",
-            min_dist=0.0,
-            random_state=seed,
-        ),
-        HDBSCAN(min_cluster_size=max(10, n_samples // 40), min_samples=10, noise="soft"),
-    )
-
-
 def _own_report(path: Path) -> bool:
     try:
         return "stages" in json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError, TypeError):
         return False
+
+
+def _own_markdown(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.readline(len(_MARKDOWN_MARK) + 2).strip() == _MARKDOWN_MARK.encode()
 
 
 def _own_plot(path: Path) -> bool:
@@ -94,13 +74,14 @@ def _own_plot(path: Path) -> bool:
 def check_output(output: str | os.PathLike[str]) -> Path:
     """Refuse an output folder whose files of the study's names skcse did not write.
 
-    A rerun replaces its own ``report.json`` and plots; a file of the same name that is not
-    a report or a PNG (someone else's) is never overwritten. Nothing is created here.
+    A rerun replaces its own ``report.json``, ``report.md`` and plots; a file of the same
+    name that skcse compare did not write (someone else's) is never overwritten. Nothing is
+    created here.
 
     Parameters
     ----------
     output : str or path-like
-        The folder for ``report.json`` and the plots.
+        The folder for ``report.json``, ``report.md`` and the plots.
 
     Returns
     -------
@@ -115,7 +96,11 @@ def check_output(output: str | os.PathLike[str]) -> Path:
     folder = Path(output)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"--output {folder} is a file; give a folder for the report")
-    owners = {"report.json": _own_report, **{f"umap_{stage}.png": _own_plot for stage in STAGES}}
+    owners = {
+        "report.json": _own_report,
+        "report.md": _own_markdown,
+        **{f"umap_{stage}.png": _own_plot for stage in STAGES},
+    }
     for name, ours in owners.items():
         path = folder / name
         if path.exists() and not (path.is_file() and ours(path)):
@@ -133,8 +118,8 @@ def run_compare(
     model: str | None = None,
     reference_model: str | None = None,
     epochs: int = 1,
-    augment: str = DEFAULT_AUGMENT,
-    learning_rate: float = DEFAULT_LEARNING_RATE,
+    augment: str = SENTENCE_TUNED["augment"],
+    learning_rate: float = SENTENCE_TUNED["learning_rate"],
     seed: int = 0,
     output: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
@@ -157,13 +142,15 @@ def run_compare(
     epochs : int, default=1
         SimCSE epochs.
     augment : {"dropout", "crop", "delete"}, default="crop"
-        How SimCSE makes its views (see :class:`~skcse.SimCSEEncoder`).
+        How SimCSE makes its views (see :class:`~skcse.SimCSEEncoder`); the default is the
+        sentence-tuned recipe of ``skcse._recipes``.
     learning_rate : float, default=1e-5
-        SimCSE's peak learning rate.
+        SimCSE's peak learning rate, of the same recipe.
     seed : int, default=0
         Seeds SimCSE, KMeans and UMAP.
     output : path-like or None, default=None
-        Folder for ``report.json`` and the PNG plots; None writes nothing.
+        Folder for ``report.json``, ``report.md`` (see :func:`format_report`) and the PNG
+        plots; None writes nothing.
     log : callable or None, default=None
         Receives one line per stage step.
     progress : bool, default=True
@@ -184,6 +171,7 @@ def run_compare(
     from sklearn.cluster import KMeans
 
     from skcse.encoder import SimCSEEncoder
+    from skcse.pipeline import make_cluster_pipeline
 
     say = log or (lambda line: None)
     if output is not None:
@@ -222,7 +210,7 @@ def run_compare(
     )
     _, t_train = timed(lambda: encoder.fit(texts))
     embeddings["simcse"], t_embed = timed(lambda: encoder.transform(texts))
-    pipe = _umap_hdbscan(len(texts), seed)
+    pipe = make_cluster_pipeline(random_state=seed)
     labels["simcse"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["simcse"]))
     stages["simcse"] = {
         "seconds": {"train": t_train, "embed": t_embed, "umap_hdbscan": t_cluster},
@@ -246,7 +234,7 @@ def run_compare(
     else:
         ref = SimCSEEncoder(reference_model, epochs=0, random_state=seed, verbose=verbose)
         embeddings["reference"], t_embed = timed(lambda: ref.fit_transform(texts))
-    pipe = _umap_hdbscan(len(texts), seed)
+    pipe = make_cluster_pipeline(random_state=seed)
     labels["reference"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["reference"]))
     stages["reference"] = {"seconds": {"embed": t_embed, "umap_hdbscan": t_cluster}}
 
@@ -272,8 +260,12 @@ def run_compare(
         folder.mkdir(parents=True, exist_ok=True)
         say(f"plots: 2-D UMAP of each embedding, into {folder}")
         report["plots"] = _plot(embeddings, labels, y, seed, folder)
-        with atomic_write(folder / "report.json") as handle:
-            handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        for name, text in (
+            ("report.json", json.dumps(report, indent=2) + "\n"),
+            ("report.md", format_report(report)),
+        ):
+            with atomic_write(folder / name) as handle:
+                handle.write(text.encode("utf-8"))
     return report
 
 
@@ -330,15 +322,123 @@ def _plot(
     return written
 
 
+def _seconds(row: dict[str, Any]) -> str:
+    parts = ", ".join(f"{name} {value:.1f}" for name, value in row["seconds"].items())
+    return f"{sum(row['seconds'].values()):.1f} ({parts})"
+
+
 def format_table(report: dict[str, Any]) -> str:
-    """Format the report as a fixed-width table of scores and seconds."""
-    header = f"{'stage':<36}{'V-measure':>10}{'ARI':>8}{'NMI':>8}{'clusters':>10}{'seconds':>9}"
-    lines = [header, "-" * len(header)]
-    for stage in STAGES:
-        row = report["stages"][stage]
-        seconds = sum(row["seconds"].values())
-        lines.append(
-            f"{row['title']:<36}{row['v_measure']:>10.3f}{row['ari']:>8.3f}{row['nmi']:>8.3f}"
-            f"{row['n_clusters']:>10d}{seconds:>9.1f}"
+    """Format the report's scores and seconds as a Markdown table, one row per stage.
+
+    Parameters
+    ----------
+    report : dict
+        As returned by :func:`run_compare` or read from its ``report.json``.
+
+    Returns
+    -------
+    str
+        The Markdown table that `skcse compare` prints, with the numbers right-aligned.
+    """
+    rows = [
+        [
+            row["title"],
+            *(f"{row[key]:.3f}" for key in ("v_measure", "ari", "nmi")),
+            row["n_clusters"],
+            _seconds(row),
+        ]
+        for row in (report["stages"][stage] for stage in STAGES)
+    ]
+    return markdown_table(
+        ["Stage", "V-measure", "ARI", "NMI", "Clusters", "Seconds (total and parts)"],
+        rows,
+        align=["left", "right", "right", "right", "right", "left"],
+    )
+
+
+def _model_name(name: str | None) -> str:
+    return "embedded all-MiniLM-L6-v2" if name is None else f"`{name}`"
+
+
+def _summary(report: dict[str, Any]) -> str:
+    settings, simcse = report["settings"], report["stages"]["simcse"]
+    if simcse["first_loss"] is None:
+        training = "no step"
+    else:
+        training = (
+            f"loss {simcse['first_loss']:.2g} at the first step, {simcse['final_loss']:.2g} at "
+            f"the last; alignment {simcse['alignment_start']:.3f} → "
+            f"{simcse['alignment_end']:.3f}, uniformity {simcse['uniformity_start']:.3f} → "
+            f"{simcse['uniformity_end']:.3f}"
         )
-    return "\n".join(lines)
+    command = (
+        f"skcse compare --n-samples {report['n_samples']} --seed {settings['seed']} --epochs "
+        f"{settings['epochs']} --augment {settings['augment']} --learning-rate "
+        f"{settings['learning_rate']:g}"
+    )
+    command += "".join(
+        f" --{flag} {settings[key]}"
+        for key, flag in (("model", "model"), ("reference_model", "reference-model"))
+        if settings[key] is not None
+    )
+    return (
+        f"- Sample: {report['n_samples']} reviews, stratified over {report['n_categories']} "
+        "categories.\n"
+        f"- Seed: {settings['seed']} (sample, SimCSE, KMeans and UMAP).\n"
+        f"- Backbone: {_model_name(settings['model'])}; reference model: "
+        f"{_model_name(settings['reference_model'])}.\n"
+        f"- SimCSE: {settings['epochs']} epoch(s), `augment={settings['augment']!r}`, "
+        f"learning rate {settings['learning_rate']:g}, {simcse['n_steps']} optimizer steps, "
+        f"{training}.\n"
+        f"- Command: `{command}`.\n"
+    )
+
+
+def _versus(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """'V-measure 0.406 vs 0.403 (+0.003), ARI 0.352 vs 0.305 (+0.047)' for rows a and b."""
+    return ", ".join(
+        f"{label} {a[key]:.3f} vs {b[key]:.3f} ({a[key] - b[key]:+.3f})"
+        for key, label in (("v_measure", "V-measure"), ("ari", "ARI"))
+    )
+
+
+def _findings(report: dict[str, Any]) -> str:
+    stages, settings = report["stages"], report["settings"]
+    base, simcse, ref = stages["baseline"], stages["simcse"], stages["reference"]
+    same_backbone = settings["reference_model"] == settings["model"]
+    other = "the untrained backbone" if same_backbone else "the reference model"
+    lines = [
+        f"- Same clustering (UMAP + HDBSCAN), SimCSE against {other}: "
+        f"{_versus(simcse, ref)}. HDBSCAN found {simcse['n_clusters']} clusters on "
+        f"SimCSE's vectors and {ref['n_clusters']} on those of {other}.",
+        f"- SimCSE + UMAP + HDBSCAN against the untrained backbone + KMeans (k = "
+        f"{report['n_categories']}): {_versus(simcse, base)}. This comparison changes "
+        "the encoder and the clusterer at once.",
+    ]
+    if same_backbone:
+        lines.append(
+            f"- Same untrained vectors, two clusterings: KMeans {base['v_measure']:.3f}, "
+            f"UMAP + HDBSCAN {ref['v_measure']:.3f} (V-measure)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Render the whole report as Markdown: settings, the table and what it shows.
+
+    This is the ``report.md`` that :func:`run_compare` writes beside ``report.json``.
+
+    Parameters
+    ----------
+    report : dict
+        As returned by :func:`run_compare` or read from its ``report.json``.
+
+    Returns
+    -------
+    str
+        Markdown: a comment line marking the file as skcse's, then the settings as a list,
+        the table of :func:`format_table` and the findings as a list, separated by blank
+        lines.
+    """
+    parts = (_MARKDOWN_MARK + "\n", _summary(report), format_table(report), _findings(report))
+    return "\n".join(parts)

@@ -316,13 +316,15 @@ class Checkpointer:
 
 
 def _warn_low_initial_loss(loss: float, augment: str) -> None:
+    from skcse._recipes import SENTENCE_TUNED, describe
+
     if augment == "dropout":
         advice = (
             "dropout-only SimCSE has nothing to learn on this backbone (a sentence-tuned "
             "model, most likely), and its tiny gradients can still make the embeddings worse "
-            "for clustering. Use augment='crop' for views that differ in their words, with a "
-            "learning_rate of 1e-6 to 5e-6 so the backbone is nudged rather than retrained, or "
-            "epochs=0 to keep the backbone as it is."
+            "for clustering. Use the sentence-tuned recipe, "
+            f"{describe(SENTENCE_TUNED)}: views that differ in their words, and a backbone "
+            "nudged rather than retrained; or epochs=0 to keep the backbone as it is."
         )
     else:
         advice = (

@@ -223,7 +223,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(format_table(report))
-    print(f"report and plots written to {args.output}")
+    print(f"report (report.json, report.md) and plots written to {args.output}")
     return 0
 
 
@@ -246,6 +246,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         args.model,
         epochs=args.epochs,
         augment=args.augment,
+        learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         max_seq_length=args.max_seq_length,
         random_state=args.seed,
@@ -277,8 +278,8 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     import pandas as pd
     from sklearn.metrics import v_measure_score
 
-    from skcse._compare import _umap_hdbscan
     from skcse._io import atomic_write
+    from skcse.pipeline import make_cluster_pipeline
 
     texts, labels = _read_input(args.input, args.column, args.encoding, args.label_column)
     if args.min_cluster_size is not None and args.min_cluster_size < 2:
@@ -294,9 +295,8 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     )
     if not args.embeddings:
         X = _encoder_for(args.model, texts, args.quiet).transform(texts)
-    pipe = _umap_hdbscan(len(texts), args.seed)
-    if args.min_cluster_size is not None:
-        pipe.set_params(hdbscan__min_cluster_size=args.min_cluster_size)
+    size = {} if args.min_cluster_size is None else {"min_cluster_size": args.min_cluster_size}
+    pipe = make_cluster_pipeline(random_state=args.seed, **size)
     clusters = pipe.fit_predict(X)
     out = pd.DataFrame({"cluster": clusters})
     if labels is not None:
@@ -323,7 +323,25 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from skcse._compare import DEFAULT_AUGMENT, DEFAULT_LEARNING_RATE
+    from skcse._recipes import PAPER, SENTENCE_TUNED
+
+    def add_recipe(p: argparse.ArgumentParser) -> None:
+        # compare and fit share the recipe for the default, sentence-tuned backbone; the
+        # paper's, for a vanilla masked language model, is one option away.
+        paper = f"--augment {PAPER['augment']} --learning-rate {PAPER['learning_rate']:g}"
+        p.add_argument(
+            "--augment",
+            default=SENTENCE_TUNED["augment"],
+            help="how SimCSE makes its two views: dropout, crop or delete (default "
+            f"{SENTENCE_TUNED['augment']}: the recipe for a sentence-tuned backbone such as the "
+            f"default; for a vanilla masked language model, the paper's recipe is {paper})",
+        )
+        p.add_argument(
+            "--learning-rate",
+            type=float,
+            default=SENTENCE_TUNED["learning_rate"],
+            help=f"SimCSE's peak learning rate (default {SENTENCE_TUNED['learning_rate']:g})",
+        )
 
     parser = argparse.ArgumentParser(
         prog="skcse", description="SimCSE sentence embeddings, judged by clustering."
@@ -344,17 +362,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"stratified sample size (default {DEFAULT_N_SAMPLES})",
     )
     compare.add_argument("--epochs", type=int, default=1, help="SimCSE epochs (default 1)")
-    compare.add_argument(
-        "--augment",
-        default=DEFAULT_AUGMENT,
-        help=f"how SimCSE makes its two views: dropout, crop or delete (default {DEFAULT_AUGMENT})",
-    )
-    compare.add_argument(
-        "--learning-rate",
-        type=float,
-        default=DEFAULT_LEARNING_RATE,
-        help=f"SimCSE's peak learning rate (default {DEFAULT_LEARNING_RATE:g})",
-    )
+    add_recipe(compare)
     compare.add_argument("--model", help="backbone (default: the embedded all-MiniLM-L6-v2)")
     compare.add_argument(
         "--reference-model",
@@ -364,7 +372,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--output",
         default="skcse_output",
-        help="folder for report.json and plots (default skcse_output)",
+        help="folder for report.json, report.md and plots (default skcse_output)",
     )
     compare.add_argument("--quiet", action="store_true", help="no progress output")
     compare.set_defaults(func=_cmd_compare)
@@ -382,12 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--output", required=True, help="folder to save the encoder to")
     fit.add_argument("--model", help="backbone (default: the embedded all-MiniLM-L6-v2)")
     fit.add_argument("--epochs", type=int, default=1)
-    fit.add_argument(
-        "--augment",
-        default="dropout",
-        help="how the two views are made: dropout (default, the paper's), crop or delete "
-        "(for a sentence-tuned backbone)",
-    )
+    add_recipe(fit)
     fit.add_argument("--batch-size", type=int, default=64)
     fit.add_argument("--max-seq-length", type=int, default=128)
     fit.add_argument("--seed", type=int, default=0)
@@ -411,7 +414,9 @@ def _parser() -> argparse.ArgumentParser:
     cluster.add_argument("--model", help="as for embed, when --embeddings is not given")
     cluster.add_argument("--label-column", help="CSV column of true labels: prints V-measure")
     cluster.add_argument(
-        "--min-cluster-size", type=int, help="HDBSCAN min_cluster_size (default n/40, at least 10)"
+        "--min-cluster-size",
+        type=int,
+        help="HDBSCAN min_cluster_size (default n/40, at least min_samples, 10)",
     )
     cluster.add_argument("--seed", type=int, default=0)
     cluster.add_argument("--output", required=True, help="CSV of labels to write")

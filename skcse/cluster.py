@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["HDBSCAN"]
@@ -124,6 +124,15 @@ def _predict_labels(clusterer: Any, X: np.ndarray, noise: str = "soft") -> np.nd
     return hdbscan.approximate_predict(clusterer, X)[0].astype(np.intp)
 
 
+def _cluster_size(min_cluster_size: float, min_samples: int | None, n_samples: int) -> int:
+    """Return the smallest cluster size in points, from a number or a fraction of the points."""
+    if isinstance(min_cluster_size, Integral):
+        return int(min_cluster_size)
+    # A fraction of a small sample can fall below 2, which hdbscan refuses, or below the
+    # min_samples neighbours that make a point dense.
+    return max(int(min_cluster_size * n_samples), 2, min_samples or 2)
+
+
 class HDBSCAN(ClusterMixin, BaseEstimator):
     """HDBSCAN clustering that can label new points, as in ``predict``.
 
@@ -135,9 +144,13 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    min_cluster_size : int, default=5
-        Smallest group of points that counts as a cluster. At least 2, and at most the number
-        of samples.
+    min_cluster_size : int or float, default=5
+        Smallest group of points that counts as a cluster. An int is a number of points: at
+        least 2, and at most the number of samples. A float in (0, 1) is a fraction of the
+        number of samples seen in ``fit``, as ``max_features`` is in scikit-learn, so that one
+        setting suits data of any size: ``max(floor(min_cluster_size * n_samples), 2,
+        min_samples)`` points (``min_samples`` only when set). The size used is
+        ``min_cluster_size_``.
     min_samples : int or None, default=None
         Neighbours used for the core distance; larger is more conservative (more noise).
         None means ``min_cluster_size``.
@@ -160,6 +173,9 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
     ----------
     clusterer_ : hdbscan.HDBSCAN
         The fitted hdbscan object (with prediction data).
+    min_cluster_size_ : int
+        The smallest cluster size used, in points: ``min_cluster_size`` itself when it is an
+        int, else computed from the fraction.
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training point. All -1 if no cluster was found.
     probabilities_ : ndarray of shape (n_samples,)
@@ -200,7 +216,10 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "min_cluster_size": [Interval(Integral, 2, None, closed="left")],
+        "min_cluster_size": [
+            Interval(Integral, 2, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+        ],
         "min_samples": [Interval(Integral, 1, None, closed="left"), None],
         "metric": [StrOptions(set(METRICS))],
         "cluster_selection_method": [StrOptions(set(SELECTION_METHODS))],
@@ -211,7 +230,7 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
 
     def __init__(
         self,
-        min_cluster_size: int = 5,
+        min_cluster_size: float = 5,
         min_samples: int | None = None,
         metric: str = "euclidean",
         cluster_selection_method: str = "eom",
@@ -255,18 +274,20 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
 
         X = validate_data(self, X, dtype=np.float64, force_writeable=True)
         n_samples = X.shape[0]
-        if n_samples < self.min_cluster_size:
-            raise ValueError(
-                f"Found n_samples={n_samples}, fewer than min_cluster_size="
-                f"{self.min_cluster_size}; pass more samples or lower min_cluster_size."
-            )
+        # min_samples first: a fractional min_cluster_size is raised to it.
         if self.min_samples is not None and n_samples < self.min_samples:
             raise ValueError(
                 f"Found n_samples={n_samples}, fewer than min_samples={self.min_samples}; "
                 "pass more samples or lower min_samples."
             )
+        self.min_cluster_size_ = _cluster_size(self.min_cluster_size, self.min_samples, n_samples)
+        if n_samples < self.min_cluster_size_:
+            raise ValueError(
+                f"Found n_samples={n_samples}, fewer than min_cluster_size="
+                f"{self.min_cluster_size_}; pass more samples or lower min_cluster_size."
+            )
         self.clusterer_ = hdbscan.HDBSCAN(
-            min_cluster_size=self.min_cluster_size,
+            min_cluster_size=self.min_cluster_size_,
             min_samples=self.min_samples,
             metric=self.metric,
             cluster_selection_method=self.cluster_selection_method,
@@ -278,7 +299,7 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         if self.n_clusters_ == 0:
             warnings.warn(
                 f"HDBSCAN found no cluster in {X.shape[0]} samples (min_cluster_size="
-                f"{self.min_cluster_size}, min_samples={self.min_samples}); every label is -1. "
+                f"{self.min_cluster_size_}, min_samples={self.min_samples}); every label is -1. "
                 "Lower min_cluster_size or min_samples.",
                 UserWarning,
                 stacklevel=2,

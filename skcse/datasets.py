@@ -11,23 +11,23 @@ only when no local copy is found; see :func:`load_amazon_reviews` for the order.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import numbers
 import os
+import socket
 import sys
-import urllib.error
-import urllib.request
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
-from tqdm import tqdm
 
-from skcse._io import atomic_write, read_table
+from skcse._io import read_table
 
 __all__ = [
     "AMAZON_REVIEWS_FILENAME",
@@ -44,8 +44,10 @@ _DATA_ENV = "SKCSE_DATA"
 _DATA_HOME_ENV = "SKCSE_DATA_HOME"
 _TEXT = "Text"
 _LEVELS = (1, 2, 3)
-_CHUNK = 1 << 20
-# Seconds without data before the socket gives up, not a limit on the whole download.
+# Passed to sklearn.datasets.fetch_file: tries after a network error, and seconds between them.
+_RETRIES = 2
+_RETRY_DELAY = 1.0
+# Seconds a download socket waits for data before it gives up; not a limit on the whole file.
 _TIMEOUT = 60
 
 _logger = logging.getLogger(__name__)
@@ -130,8 +132,8 @@ def load_amazon_reviews(
     data_home : str, path-like or None, default=None
         Folder of the downloaded file; see :func:`get_data_home`.
     progress : bool or None, default=None
-        Progress bar of the download, on stderr. None shows it only when stderr is a
-        terminal; True always, False never.
+        Whether to say on stderr when a download starts and ends. None says it only when
+        stderr is a terminal; True always, False never.
 
     Returns
     -------
@@ -161,8 +163,8 @@ def load_amazon_reviews(
     IsADirectoryError
         If ``path`` names a folder rather than a file.
     DownloadError
-        If the download fails (offline, HTTP error, truncated or not a CSV). It is an
-        ``OSError``; nothing is left under the final file name.
+        If the download fails (offline, HTTP error, truncated or not the reviews CSV). It is
+        an ``OSError``; nothing is left under the final file name.
     ValueError
         If ``level`` is not 1, 2 or 3, ``n_samples`` is not a positive int or exceeds the
         number of usable rows, or the file is empty, not a CSV, lacks a required column or
@@ -292,64 +294,54 @@ def _download_error(url: str, dest: Path, reason: object) -> DownloadError:
     )
 
 
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    # fetch_file has no timeout of its own, and a stalled server would hang it forever; the
+    # default timeout of new sockets is the only handle on its connection.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
 def _download(url: str, dest: Path, *, progress: bool | None) -> None:
-    """Download ``url`` to ``dest`` atomically: ``dest`` is either complete or absent."""
-    _logger.info("Downloading %s to %s", url, dest)
-    with atomic_write(dest) as out:
-        _fetch(url, out, dest, progress=progress)
-    try:
-        # Make the rename itself durable; not possible on every platform.
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    """Download ``url`` to ``dest`` with ``sklearn.datasets.fetch_file``: complete or absent."""
+    from sklearn.datasets import fetch_file
 
-
-def _fetch(url: str, out: BinaryIO, dest: Path, *, progress: bool | None) -> None:
-    """Stream ``url`` into the open file ``out`` and check that it is a reviews CSV."""
-    network_errors = (OSError, http.client.HTTPException)  # URLError is an OSError
-    request = urllib.request.Request(url, headers={"User-Agent": "skcse"})
-    try:
-        response = urllib.request.urlopen(request, timeout=_TIMEOUT)
-    except network_errors as exc:
-        raise _download_error(url, dest, exc) from exc
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    with response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        received = 0
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=dest.name,
-            disable=not progress,
-        ) as bar:
-            while True:
-                try:
-                    chunk = response.read(_CHUNK)
-                except network_errors as exc:
-                    raise _download_error(url, dest, exc) from exc
-                if not chunk:
-                    break
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-        # http.client returns a short body without an error when the connection drops.
-        if total is not None and received != total:
-            raise _download_error(url, dest, f"incomplete: {received} of {total} bytes")
-    out.flush()
-    # A captive portal or error page can answer 200 with HTML; do not keep that as the data.
-    with open(out.name, "rb") as f:
-        header = f.readline(4096).decode("utf-8", errors="replace").lstrip("\ufeff").strip()
-    columns = {c.strip().strip('"') for c in header.split(",")}
-    if not {_TEXT, "Cat1"} <= columns:
-        raise _download_error(url, dest, f"not the reviews CSV; first line: {header[:80]!r}")
+    say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else _logger.info
+    say(f"Downloading {url} to {dest}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # fetch_file moves a complete download to its final name; fetching into a folder of its
+    # own keeps the file from the final name until it has passed the check below.
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as staging:
+        try:
+            with warnings.catch_warnings(), _socket_timeout(_TIMEOUT):
+                # Each retry warns; the DownloadError says what finally failed.
+                warnings.filterwarnings("ignore", message="Retry downloading")
+                # No sha256: no checksum of train_40k.csv is known (it could not be downloaded
+                # where this was written); the check of its header stands in for one.
+                fetched = fetch_file(
+                    url,
+                    folder=staging,
+                    local_filename=dest.name,
+                    n_retries=_RETRIES,
+                    delay=_RETRY_DELAY,
+                )
+        # URLError, HTTPError and ContentTooShortError (a truncated body) are OSErrors.
+        except (OSError, http.client.HTTPException) as exc:
+            raise _download_error(url, dest, exc) from exc
+        # A captive portal or error page can answer 200 with HTML; do not keep that as data.
+        with open(fetched, "rb") as handle:
+            header = handle.readline(4096).decode("utf-8", errors="replace")
+        header = header.lstrip("\ufeff").strip()
+        if not {_TEXT, "Cat1"} <= {c.strip().strip('"') for c in header.split(",")}:
+            raise _download_error(url, dest, f"not the reviews CSV; first line: {header[:80]!r}")
+        os.replace(fetched, dest)
+    say(f"Downloaded {dest.name}")
 
 
 def _subsample(

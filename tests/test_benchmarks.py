@@ -12,12 +12,12 @@ import pytest
 from conftest import REPO, REVIEWS, reviews_path
 
 
-def _smoke(script: str, out, tmp_path):
+def _smoke(script: str, out, tmp_path, *extra: str):
     """Run ``benchmarks/<script> --smoke`` in ``tmp_path``; return its JSON report and run."""
     data = reviews_path()
     if data is None:
         pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
-    command = [sys.executable, str(REPO / "benchmarks" / script), "--smoke"]
+    command = [sys.executable, str(REPO / "benchmarks" / script), "--smoke", *extra]
     command += ["--data", str(data), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -25,9 +25,12 @@ def _smoke(script: str, out, tmp_path):
 
 
 @pytest.mark.integration
-def test_bench_speed_smoke(tmp_path):
+@pytest.mark.benchmark
+def test_bench_speed_smoke(tmp_path, tiny_bert):
+    # The tiny backbone proves every part runs in a minute instead of five with MiniLM, and
+    # keeps the forced bf16 rows cheap on CPUs that only emulate bf16.
     out = tmp_path / "speed.json"
-    report, done = _smoke("bench_speed.py", out, tmp_path)
+    report, done = _smoke("bench_speed.py", out, tmp_path, "--model", tiny_bert)
     fit_runs = [row["run"] for row in report["fit"]["rows"]]
     assert fit_runs[0].startswith("sentence-transformers fit")
     assert "skcse default" in fit_runs
@@ -45,6 +48,7 @@ def test_bench_speed_smoke(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.benchmark
 def test_bench_dask_smoke(tmp_path):
     pytest.importorskip("distributed")
     out = tmp_path / "dask.json"
@@ -58,6 +62,7 @@ def test_bench_dask_smoke(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.benchmark
 def test_bench_quality_smoke(tmp_path):
     out = tmp_path / "quality.json"
     report, done = _smoke("bench_quality.py", out, tmp_path)

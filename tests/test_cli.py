@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from conftest import make_texts
-from skcse._compare import DEFAULT_AUGMENT, DEFAULT_LEARNING_RATE
+from skcse._compare import format_report, format_table
+from skcse._recipes import SENTENCE_TUNED
 from skcse.cli import main
 
 
@@ -55,8 +56,13 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
         assert 0.0 <= stage["v_measure"] <= 1.0
     simcse = report["stages"]["simcse"]
     assert simcse["n_steps"] == 2  # 96 texts, batch 64: one full + one of 32
-    assert report["settings"]["augment"] == DEFAULT_AUGMENT
-    assert report["settings"]["learning_rate"] == DEFAULT_LEARNING_RATE
+    assert report["settings"]["augment"] == SENTENCE_TUNED["augment"]
+    assert report["settings"]["learning_rate"] == SENTENCE_TUNED["learning_rate"]
+    # The table printed is the one in report.md, which renders the whole report.json.
+    assert format_table(report) in out
+    markdown = (tmp_path / "report.md").read_text()
+    assert markdown == format_report(report) and format_table(report) in markdown
+    assert "| SimCSE + UMAP + HDBSCAN |" in markdown
     for key in ("alignment_start", "alignment_end"):
         assert 0.0 < simcse[key] <= 4.0
     assert simcse["uniformity_start"] < 0.0 and simcse["first_loss"] > 0.0
@@ -68,10 +74,15 @@ def test_compare_replaces_only_its_own_report_and_plots(tmp_path):
     from skcse._compare import check_output
 
     (tmp_path / "report.json").write_text(json.dumps({"stages": {}}))
+    (tmp_path / "report.md").write_text("<!-- written by skcse compare -->\n\n| old |\n")
     (tmp_path / "umap_simcse.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 8)
     assert check_output(tmp_path) == tmp_path  # an earlier run's files are replaced
     (tmp_path / "umap_baseline.png").write_text("my drawing")
     with pytest.raises(FileExistsError, match="umap_baseline.png was not written by skcse"):
+        check_output(tmp_path)
+    (tmp_path / "umap_baseline.png").unlink()
+    (tmp_path / "report.md").write_text("# My notes\n")
+    with pytest.raises(FileExistsError, match="report.md was not written by skcse"):
         check_output(tmp_path)
 
 
@@ -97,6 +108,11 @@ def test_fit_embed_cluster_round_trip(corpus, tiny_bert, tmp_path, capsys):
         == 0
     )
     assert (saved / "skcse.json").is_file()
+    # fit trains the recipe of compare by default.
+    from skcse import SimCSEEncoder
+
+    trained = SimCSEEncoder.load(saved).get_params()
+    assert {key: trained[key] for key in SENTENCE_TUNED} == SENTENCE_TUNED
 
     npy = tmp_path / "emb.npy"
     assert main(["embed", str(txt), "--model", str(saved), "--output", str(npy), "--quiet"]) == 0

@@ -185,12 +185,16 @@ def test_predict_needs_twice_min_samples_training_points():
 INVALID_PARAMS = [
     (
         {"min_cluster_size": 1},
-        r"'min_cluster_size' parameter of HDBSCAN must be an int in the range \[2, inf\)\. Got 1",
+        r"'min_cluster_size' parameter of HDBSCAN must be an int in the range \[2, inf\) or a "
+        r"float in the range \(0\.0, 1\.0\)\. Got 1 ",
     ),
     (
         {"min_cluster_size": 2.5},
-        r"'min_cluster_size' parameter of HDBSCAN must be an int .* Got 2\.5",
+        r"'min_cluster_size' parameter of HDBSCAN must be an int in the range \[2, inf\) or a "
+        r"float in the range \(0\.0, 1\.0\)\. Got 2\.5",
     ),
+    ({"min_cluster_size": 1.0}, r"'min_cluster_size' parameter of HDBSCAN .* Got 1\.0"),
+    ({"min_cluster_size": 0.0}, r"'min_cluster_size' parameter of HDBSCAN .* Got 0\.0"),
     (
         {"min_samples": 0},
         r"'min_samples' parameter of HDBSCAN must be an int in the range \[1, inf\) or None",
@@ -273,3 +277,28 @@ def test_clone_get_and_set_params(blobs):
     copy.fit(X)
     assert copy.clusterer_.min_cluster_size == 12
     assert (copy.labels_ >= 0).all()
+
+
+@pytest.mark.parametrize(
+    ("min_cluster_size", "min_samples", "expected"),
+    [
+        (0.1, None, 15),  # 10% of 156 points, rounded down
+        (0.1, 20, 20),  # never below min_samples
+        (0.001, None, 2),  # never below hdbscan's smallest cluster
+        (12, 30, 12),  # an int is used as given
+    ],
+)
+def test_min_cluster_size_as_a_fraction_of_the_samples(
+    blobs, min_cluster_size, min_samples, expected
+):
+    X, _ = blobs
+    model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit(X)
+    assert model.min_cluster_size_ == expected
+    assert model.clusterer_.min_cluster_size == expected
+    assert model.min_cluster_size == min_cluster_size  # the parameter is left as it was
+
+
+def test_fraction_gives_the_same_clusters_as_its_count(blobs):
+    X, _ = blobs
+    by_fraction = HDBSCAN(min_cluster_size=0.1).fit(X)
+    np.testing.assert_array_equal(by_fraction.labels_, HDBSCAN(min_cluster_size=15).fit(X).labels_)

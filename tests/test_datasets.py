@@ -1,19 +1,23 @@
-"""Tests of skcse.datasets: the shared reviews, malformed files, the reader, a faked download."""
+"""Tests of skcse.datasets: the shared reviews, malformed files, the reader, the download."""
 
 from __future__ import annotations
 
-import io
+import http.server
 import os
+import socket
+import threading
+import time
 import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.datasets
 from sklearn.utils import Bunch
 
+import skcse.datasets
 from conftest import REVIEWS, reviews_path
 from skcse._io import EncodingError, read_table
 from skcse.datasets import (
@@ -147,8 +151,15 @@ def test_real_found_through_env(monkeypatch, tmp_path):
 # --- lookup order -----------------------------------------------------------------------
 
 
-def test_explicit_path_missing_is_not_downloaded(monkeypatch, tmp_path):
-    monkeypatch.setattr(urllib.request, "urlopen", _must_not_download)
+@pytest.fixture
+def no_download(monkeypatch):
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("the loader tried to download")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_file", must_not_download)
+
+
+def test_explicit_path_missing_is_not_downloaded(no_download, tmp_path):
     missing = tmp_path / "nope.csv"
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         load_amazon_reviews(missing, data_home=tmp_path)
@@ -160,8 +171,7 @@ def test_explicit_path_that_is_a_folder(tmp_path):
         load_amazon_reviews(tmp_path)
 
 
-def test_env_set_but_missing_names_the_variable(monkeypatch, tmp_path):
-    monkeypatch.setattr(urllib.request, "urlopen", _must_not_download)
+def test_env_set_but_missing_names_the_variable(no_download, monkeypatch, tmp_path):
     monkeypatch.setenv("SKCSE_DATA", str(tmp_path / "gone.csv"))
     with pytest.raises(FileNotFoundError, match="SKCSE_DATA.*gone.csv"):
         load_amazon_reviews(data_home=tmp_path)
@@ -180,8 +190,7 @@ def test_path_beats_env_and_env_beats_data_home(monkeypatch, tmp_path):
     assert load_amazon_reviews(explicit, data_home=home).target_names == ["a", "b"]
 
 
-def test_missing_without_download_gives_guidance(monkeypatch, tmp_path):
-    monkeypatch.setattr(urllib.request, "urlopen", _must_not_download)
+def test_missing_without_download_gives_guidance(no_download, tmp_path):
     with pytest.raises(FileNotFoundError, match="download=False") as info:
         load_amazon_reviews(data_home=tmp_path, download=False)
     assert "SKCSE_DATA" in str(info.value) and "path=" in str(info.value)
@@ -367,121 +376,150 @@ def test_unstratifiable_sample_falls_back_with_warning(tmp_path):
 # --- download ---------------------------------------------------------------------------
 
 
-def _must_not_download(*args, **kwargs):
-    raise AssertionError("the loader tried to download")
+class _Reviews(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with what the test set on its server."""
+
+    def do_GET(self):
+        server = self.server
+        server.paths.append(self.path)
+        if server.on_request is not None:
+            server.on_request()
+        self.send_response(server.status)
+        # A Content-Length larger than the body: the connection ends early, a truncated file.
+        self.send_header("Content-Length", str(len(server.body) + server.missing))
+        self.end_headers()
+        self.wfile.write(server.body)
+
+    def log_message(self, *args):
+        pass  # no request lines in the test output
 
 
-class FakeResponse:
-    """What urlopen returns: read() in small pieces, optionally failing after some reads."""
-
-    def __init__(self, payload: bytes, *, fail_after: int | None = None, exc=None, length=None):
-        self._body = io.BytesIO(payload)
-        self.headers = {"Content-Length": str(len(payload) if length is None else length)}
-        self.fail_after = fail_after
-        self.exc = exc
-        self.reads = 0
-        self.on_read = None
-
-    def read(self, n: int = -1) -> bytes:
-        self.reads += 1
-        if self.on_read is not None:
-            self.on_read()
-        if self.fail_after is not None and self.reads > self.fail_after:
-            raise self.exc
-        return self._body.read(min(n, 50))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
+@pytest.fixture
+def server(monkeypatch):
+    """A local HTTP server that the loader downloads from, instead of zenodo.org."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Reviews)
+    httpd.body, httpd.status, httpd.missing = synthetic_csv().encode(), 200, 0
+    httpd.on_request, httpd.paths = None, []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_port}/{AMAZON_REVIEWS_FILENAME}"
+    monkeypatch.setattr(skcse.datasets, "AMAZON_REVIEWS_URL", url)
+    monkeypatch.setattr(skcse.datasets, "_RETRY_DELAY", 0)
+    monkeypatch.setattr(skcse.datasets, "_TIMEOUT", 10)  # bounds each test's socket waits
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(10)
 
 
-def serve(monkeypatch, response: FakeResponse | Exception) -> list[str]:
-    """Make urllib.request.urlopen answer with ``response``; return the requested URLs."""
-    urls: list[str] = []
-
-    def fake_urlopen(request, timeout=None):
-        urls.append(request.full_url if hasattr(request, "full_url") else request)
-        if isinstance(response, Exception):
-            raise response
-        return response
-
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
-    return urls
-
-
-def test_download_writes_atomically_then_loads(monkeypatch, tmp_path):
+def test_download_goes_through_a_hidden_folder_then_loads(server, tmp_path):
     home = tmp_path / "new" / "home"
     target = home / AMAZON_REVIEWS_FILENAME
-    response = FakeResponse(synthetic_csv().encode())
     seen: list[list[str]] = []
-    response.on_read = lambda: seen.append(sorted(os.listdir(home)))
-    urls = serve(monkeypatch, response)
+    server.on_request = lambda: seen.append(sorted(os.listdir(home)))
 
     bunch = load_amazon_reviews(data_home=home, n_samples=30, random_state=0)
 
-    assert urls == [AMAZON_REVIEWS_URL]
+    assert server.paths == [f"/{AMAZON_REVIEWS_FILENAME}"]
     assert bunch.path == target and target.read_text() == synthetic_csv()
     assert len(bunch.data) == 30 and bunch.target_names == ["food", "pets", "toys"]
     assert os.listdir(home) == [AMAZON_REVIEWS_FILENAME]
-    # While streaming, only a temporary file in the same folder existed.
-    assert len(seen) > 2
-    for names in seen:
-        assert len(names) == 1 and names[0].startswith(".") and names[0].endswith(".part")
+    # While downloading, only a hidden staging folder existed, not the final name.
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].startswith(".")
 
     # Once there, the file is reused.
-    monkeypatch.setattr(urllib.request, "urlopen", _must_not_download)
     assert load_amazon_reviews(data_home=home).data == load_amazon_reviews(target).data
+    assert len(server.paths) == 1
 
 
-def test_download_uses_data_home_env(monkeypatch, tmp_path):
-    serve(monkeypatch, FakeResponse(synthetic_csv().encode()))
+def test_download_uses_data_home_env(server, monkeypatch, tmp_path):
     monkeypatch.setenv("SKCSE_DATA_HOME", str(tmp_path))
     assert load_amazon_reviews().path == tmp_path / AMAZON_REVIEWS_FILENAME
+
+
+def test_download_uses_sklearn_fetch_file_without_a_checksum(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_fetch_file(url, folder, local_filename, sha256=None, **kwargs):
+        calls.append((url, local_filename, sha256))
+        path = Path(folder) / local_filename
+        path.write_text(synthetic_csv())
+        return path
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_file", fake_fetch_file)
+    assert load_amazon_reviews(data_home=tmp_path).target_names == ["food", "pets", "toys"]
+    assert calls == [(AMAZON_REVIEWS_URL, AMAZON_REVIEWS_FILENAME, None)]
 
 
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [(ConnectionResetError("reset by peer"), DownloadError), (RuntimeError("bug"), RuntimeError)],
 )
-def test_failure_mid_stream_leaves_nothing(monkeypatch, tmp_path, exc, expected):
-    serve(monkeypatch, FakeResponse(synthetic_csv().encode(), fail_after=3, exc=exc))
+def test_failure_mid_download_leaves_nothing(monkeypatch, tmp_path, exc, expected):
+    def failing_fetch_file(url, folder, local_filename, **kwargs):
+        (Path(folder) / f"{local_filename}.part_x").write_text(HEADER)
+        raise exc
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_file", failing_fetch_file)
     with pytest.raises(expected):
         load_amazon_reviews(data_home=tmp_path)
     assert os.listdir(tmp_path) == []
 
 
-def test_truncated_download_leaves_nothing(monkeypatch, tmp_path):
-    payload = synthetic_csv().encode()
-    serve(monkeypatch, FakeResponse(payload, length=len(payload) + 100))
+def test_truncated_download_leaves_nothing(server, tmp_path):
+    server.missing = 100
     with pytest.raises(DownloadError, match="incomplete"):
+        load_amazon_reviews(data_home=tmp_path)
+    assert os.listdir(tmp_path) == []
+    assert len(server.paths) == 1 + skcse.datasets._RETRIES
+
+
+def test_stalled_server_times_out_and_leaves_the_default_timeout(server, monkeypatch, tmp_path):
+    monkeypatch.setattr(skcse.datasets, "_TIMEOUT", 0.2)
+    monkeypatch.setattr(skcse.datasets, "_RETRIES", 0)
+    server.on_request = lambda: time.sleep(1.0)  # no answer within the timeout
+    before = socket.getdefaulttimeout()
+    with pytest.raises(DownloadError, match="timed out"):
+        load_amazon_reviews(data_home=tmp_path)
+    assert socket.getdefaulttimeout() == before
+    assert os.listdir(tmp_path) == []
+
+
+def test_http_error_is_a_download_error(server, tmp_path):
+    server.status, server.body = 404, b"not found"
+    with pytest.raises(DownloadError, match="404"):
         load_amazon_reviews(data_home=tmp_path)
     assert os.listdir(tmp_path) == []
 
 
-def test_html_page_is_not_kept(monkeypatch, tmp_path):
-    serve(monkeypatch, FakeResponse(b"<!DOCTYPE html><html>Sign in to the Wi-Fi</html>\n"))
+def test_html_page_is_not_kept(server, tmp_path):
+    server.body = b"<!DOCTYPE html><html>Sign in to the Wi-Fi</html>\n"
     with pytest.raises(DownloadError, match="not the reviews CSV"):
         load_amazon_reviews(data_home=tmp_path)
     assert os.listdir(tmp_path) == []
 
 
 def test_offline_error_says_how_to_use_a_local_copy(monkeypatch, tmp_path):
-    serve(monkeypatch, urllib.error.URLError("[Errno -3] Temporary failure in name resolution"))
-    with pytest.raises(DownloadError, match="failed") as info:
-        load_amazon_reviews(data_home=tmp_path)
+    # A port that nobody listens on: the connection is refused, as when offline.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/{AMAZON_REVIEWS_FILENAME}"
+    monkeypatch.setattr(skcse.datasets, "AMAZON_REVIEWS_URL", url)
+    monkeypatch.setattr(skcse.datasets, "_RETRY_DELAY", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the retries do not warn
+        with pytest.raises(DownloadError, match="failed") as info:
+            load_amazon_reviews(data_home=tmp_path)
     message = str(info.value)
-    assert "SKCSE_DATA" in message and "path=" in message and "name resolution" in message
+    assert "SKCSE_DATA" in message and "path=" in message and "refused" in message
     assert isinstance(info.value, OSError)
     assert isinstance(info.value.__cause__, urllib.error.URLError)
-    assert not (tmp_path / AMAZON_REVIEWS_FILENAME).exists()
-    assert [p for p in tmp_path.iterdir() if p.suffix == ".part"] == []
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(("progress", "shown"), [(True, True), (False, False), (None, False)])
-def test_progress_flag(monkeypatch, tmp_path, capsys, progress, shown):
-    serve(monkeypatch, FakeResponse(synthetic_csv().encode()))
+def test_progress_flag(server, tmp_path, capsys, progress, shown):
     load_amazon_reviews(data_home=tmp_path, progress=progress)
     # Under pytest stderr is no terminal, so None (auto) stays quiet.
     assert (AMAZON_REVIEWS_FILENAME in capsys.readouterr().err) is shown

@@ -14,6 +14,22 @@ from conftest import REPO, reviews_path
 DOCS = REPO / "docs"
 REPORT = DOCS / "_static" / "compare" / "report.json"
 CLI_COMMANDS = ("compare", "fit", "embed", "cluster")
+# Folders under docs/ that hold no hand-written pages: build output, included tables and
+# what sphinx-gallery and autosummary generate.
+NOT_PAGES = {"_build", "_static", "_templates", "auto_examples", "generated"}
+# Public names that must have an API page (autosummary writes one per name).
+API_NAMES = (
+    "skcse.SimCSEEncoder",
+    "skcse.make_cluster_pipeline",
+    "skcse.manifold.UMAP",
+    "skcse.cluster.HDBSCAN",
+    "skcse.metrics.ClusteringScorer",
+    "skcse.metrics.make_clustering_scorer",
+    "skcse.model_selection.InSampleSplit",
+    "skcse.datasets.load_amazon_reviews",
+    "skcse.datasets.get_data_home",
+    "skcse.parallel.transform_dask",
+)
 
 
 def _python_blocks(path):
@@ -38,19 +54,44 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     namespace: dict = {}
     for block in blocks:  # later blocks reuse earlier names, as a reader would
         exec(compile(block, "README.md", "exec"), namespace)
+    # The quickstart trained (not only loaded) the backbone with the recommended recipe...
     assert namespace["X"].shape == (8, 384)
+    encoder = namespace["encoder"]
+    assert encoder.n_steps_ > 0
+    assert (encoder.augment, encoder.learning_rate) == ("crop", 1e-5)
+    # ... the search ran over the whole grid, and the saved encoder was reloaded.
+    assert len(namespace["search"].cv_results_["params"]) == 4
+    assert (tmp_path / "my-encoder" / "skcse.json").is_file()
+    assert len(namespace["labels"]) == 2
+
+
+def test_readme_keeps_the_two_setup_commands():
+    # The README's set-up commands are the Makefile's targets, unchanged.
+    readme = (REPO / "README.md").read_text()
+    makefile = (REPO / "Makefile").read_text()
+    for command in ("make run", "make test"):
+        assert f"{command}    # " in readme or f"{command}   # " in readme, command
+        assert f"\n{command.split()[1]}:" in makefile, command
+    assert readme.index("pip install torch==") < readme.index("```python")
+
+
+def _markdown_pages():
+    return sorted(
+        path for path in DOCS.rglob("*.md") if not NOT_PAGES & set(path.relative_to(DOCS).parts)
+    )
 
 
 def _docs_pages():
     """One parameter per docs page with Python blocks; integration if it loads the model."""
     pages = []
-    for path in sorted(DOCS.glob("*.md")):
+    for path in _markdown_pages():
         if not _python_blocks(path):
             continue
         text = path.read_text()
         uses_model = "SimCSEEncoder(" in text or "SentenceTransformer(" in text
         marks = [pytest.mark.integration] if uses_model else []
-        pages.append(pytest.param(path.name, marks=marks, id=path.stem))
+        name = path.relative_to(DOCS).as_posix()
+        pages.append(pytest.param(name, marks=marks, id=name.removesuffix(".md")))
     return pages
 
 
@@ -91,9 +132,20 @@ def test_docs_build_without_warnings(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # Every hand-written page is built (and -W above means each is in a toctree).
+    for page in _markdown_pages():
+        assert (out / page.relative_to(DOCS).with_suffix(".html")).is_file(), page
+    # The gallery: one page per example, showing its code (not executed in this build).
+    for script in sorted((REPO / "examples").glob("*.py")):
+        html = (out / "auto_examples" / f"{script.stem}.html").read_text()
+        assert "SimCSEEncoder" in html, script.name
+    # The API reference: one autosummary page per public name, with its docstring.
+    for name in API_NAMES:
+        html = (out / "generated" / f"{name}.html").read_text()
+        assert "Parameters" in html or "Examples" in html or "Raises" in html, name
     # The results table is generated from report.json at build time.
     report = json.loads(REPORT.read_text())
-    html = (out / "results.html").read_text()
+    html = (out / "benchmarks" / "results.html").read_text()
     for stage in report["stages"].values():
         assert re.search(rf"<td[^>]*><p>{stage['v_measure']:.3f}</p></td>", html), stage["title"]
     assert f"{report['n_samples']} reviews" in html

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,6 +51,10 @@ def reviews_file():
     return path
 
 
+def test_every_example_is_tested():
+    assert sorted(EXPECTED) == sorted(path.name for path in EXAMPLES.glob("*.py"))
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_example_runs_in_smoke_mode(script, reviews_file, tmp_path):
@@ -66,6 +71,7 @@ def test_example_runs_in_smoke_mode(script, reviews_file, tmp_path):
     }
     env.pop("SKCSE_QUICKSTART_N", None)  # the smoke size applies
     # Run from tmp_path, so that nothing can land in the repository.
+    start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / script)],
         cwd=tmp_path,
@@ -75,6 +81,7 @@ def test_example_runs_in_smoke_mode(script, reviews_file, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    print(f"{script}: {time.perf_counter() - start:.1f} s in smoke mode")
 
     files, patterns = EXPECTED[script]
     for pattern in patterns:
