@@ -31,8 +31,8 @@ __all__ = [
     "transformers_quiet",
 ]
 
-# One lock per model for the bf16 weights swapped into it by encode(); weak keys, so that a
-# lock goes with its model.
+# One lock per transformer for the bf16 weights swapped into it by encode(); weak keys, so
+# that a lock goes with its module.
 _MODEL_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.Lock] = (
     weakref.WeakKeyDictionary()
 )
@@ -334,7 +334,7 @@ def encode(
     """Embed texts with the SentenceTransformer's ``encode``, in input order.
 
     Under ``dtype=torch.bfloat16`` the model runs with bf16 copies of its weights instead of
-    autocast, ``model`` itself left as it is; such calls on one model run one at a time.
+    autocast, ``model`` itself left as it is; such calls on one transformer run one at a time.
 
     Returns
     -------
@@ -350,7 +350,8 @@ def encode(
     # AVX512-BF16 CPU (2.6x over fp32), and bf16 has fp32's range, so nothing overflows. The
     # copies are swapped into the module for the call, hence the lock.
     with _LOCKS_GUARD:
-        lock = _MODEL_LOCKS.setdefault(model, threading.Lock())
+        # Keyed on the Transformer module, which stacks of other pooling layers may share.
+        lock = _MODEL_LOCKS.setdefault(model[0], threading.Lock())
     with lock:
         weights = {f"model.{n}": p.detach().to(dtype) for n, p in model.named_parameters()}
         out = torch.func.functional_call(_Encode(model), weights, (list(texts),), kwargs)
