@@ -1,9 +1,10 @@
-"""Saving and loading a trained backbone as a folder, without pickle.
+"""Persistence of a fitted encoder: folders without pickle, and the pickle hooks.
 
-The folder holds safetensors weights, the tokenizer files, the skcse metadata as JSON, and
-the sentence-transformers module files, so ``SentenceTransformer(folder)`` loads it as well.
-``skcse.json`` also lists every other file of the folder with its size and sha256, so that a
-damaged or altered folder is refused at load instead of giving wrong vectors.
+A folder is sentence-transformers' own (``SentenceTransformer.save``: safetensors weights,
+tokenizer and module files, so ``SentenceTransformer(folder)`` loads it) plus the skcse
+metadata as JSON. ``skcse.json`` also lists every other file of the folder with its size and
+sha256, so that a damaged or altered folder is refused at load instead of giving wrong
+vectors. A pickle holds the same files' bytes, written from CPU copies of the weights.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ctypes
 import errno
 import glob
 import hashlib
+import io
 import json
 import os
 import re
@@ -25,13 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from skcse._backbone import transformers_quiet
+from skcse._validation import user_stacklevel
 
 __all__ = [
     "META_FILE",
     "check_target",
+    "get_state",
     "read_meta",
     "read_model",
+    "set_state",
+    "usable_device",
     "verify_folder",
+    "warn_other_version",
     "write_folder",
 ]
 
@@ -111,11 +118,7 @@ def write_folder(
     path: str | os.PathLike[str],
     *,
     model: Any,
-    tokenizer: Any,
     meta: dict[str, Any],
-    pooling: str,
-    max_seq_length: int,
-    normalize: bool,
     overwrite: bool = False,
 ) -> Path:
     """Write the folder atomically: everything goes to a sibling staging folder first.
@@ -132,13 +135,11 @@ def write_folder(
     ----------
     path : str or path-like
         The folder to create.
-    model, tokenizer
-        The transformers model and tokenizer.
+    model : sentence_transformers.SentenceTransformer
+        Written by its own ``save``.
     meta : dict
         JSON-serialisable skcse metadata (parameters and fitted attributes); the manifest of
         the files written is added to it under ``"files"``.
-    pooling, max_seq_length, normalize
-        Written into the sentence-transformers module files.
     overwrite : bool, default=False
         Replace an existing folder written by skcse.
 
@@ -161,16 +162,9 @@ def write_folder(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        _write_files(
-            staging,
-            target=target,
-            model=model,
-            tokenizer=tokenizer,
-            meta=meta,
-            pooling=pooling,
-            max_seq_length=max_seq_length,
-            normalize=normalize,
-        )
+        _write_model(model, staging, target)
+        _apply_umask(staging)
+        _write_json(staging / META_FILE, {**meta, MANIFEST_KEY: _manifest(staging)})
         _swap_in(staging, target)
     except BaseException:
         if staging is not None:
@@ -227,21 +221,33 @@ def read_meta(
     return folder, meta
 
 
-def read_model(folder: str | os.PathLike[str]) -> tuple[Any, Any]:
-    """Check a folder's files and load its tokenizer and safetensors weights.
+def read_model(
+    folder: str | os.PathLike[str],
+    *,
+    pooling: str,
+    normalize: bool,
+    max_seq_length: int,
+    device: str,
+) -> Any:
+    """Check a folder's files and load it as a SentenceTransformer, pooling as told.
 
+    The module stack is built here from the transformer in the folder and the given output
+    parameters; ``modules.json``, which names the module classes to import, is never read.
     Nothing is unpickled and no code shipped with the folder is run.
 
     Parameters
     ----------
     folder : str or path-like
-        A folder written by :func:`write_folder`.
+        A folder written by :func:`write_folder`, or by skcse 0.1.
+    pooling, normalize, max_seq_length
+        The encoder's parameters.
+    device : str
+        Where the model goes.
 
     Returns
     -------
-    tokenizer : transformers.PreTrainedTokenizerBase
-    model : torch.nn.Module
-        On the CPU, in eval mode.
+    sentence_transformers.SentenceTransformer
+        In eval mode.
 
     Raises
     ------
@@ -251,12 +257,11 @@ def read_model(folder: str | os.PathLike[str]) -> tuple[Any, Any]:
     OSError
         If reading fails.
     """
-    from skcse._backbone import load_backbone
+    from skcse._backbone import load_backbone, sentence_transformer
 
     # load_backbone verifies the folder, since it holds skcse.json.
-    tokenizer, model = load_backbone(folder, safetensors_only=True)
-    model.eval()
-    return tokenizer, model
+    transformer = load_backbone(folder, max_seq_length=max_seq_length, safetensors_only=True)
+    return sentence_transformer(transformer, pooling, normalize, device).eval()
 
 
 def verify_folder(folder: str | os.PathLike[str]) -> None:
@@ -310,64 +315,18 @@ def verify_folder(folder: str | os.PathLike[str]) -> None:
             )
 
 
-def _write_files(
-    staging: Path,
-    *,
-    target: Path,
-    model: Any,
-    tokenizer: Any,
-    meta: dict[str, Any],
-    pooling: str,
-    max_seq_length: int,
-    normalize: bool,
-) -> None:
+def _write_model(model: Any, folder: Path, target: Path, *, card: bool = True) -> None:
     from safetensors import SafetensorError
 
     with transformers_quiet(True):
         try:
-            model.save_pretrained(staging, safe_serialization=True)
+            model.save(str(folder), create_model_card=card)
         except SafetensorError as exc:
             # The Rust writer reports a full disk as "... (os error 28)", not as an OSError.
             code = re.search(r"\(os error (\d+)\)", str(exc))
             if code is None:
                 raise
             raise OSError(int(code[1]), os.strerror(int(code[1])), str(target)) from exc
-        tokenizer.save_pretrained(staging)
-    _sentence_transformers_files(
-        staging,
-        pooling=pooling,
-        dimension=int(model.config.hidden_size),
-        max_seq_length=max_seq_length,
-        normalize=normalize,
-    )
-    _apply_umask(staging)
-    _write_json(staging / META_FILE, {**meta, MANIFEST_KEY: _manifest(staging)})
-
-
-def _sentence_transformers_files(
-    folder: Path, *, pooling: str, dimension: int, max_seq_length: int, normalize: bool
-) -> None:
-    kinds = ["Transformer", "Pooling"] + (["Normalize"] if normalize else [])
-    paths = ["", "1_Pooling", "2_Normalize"]
-    modules = [
-        {"idx": i, "name": str(i), "path": paths[i], "type": f"sentence_transformers.models.{kind}"}
-        for i, kind in enumerate(kinds)
-    ]
-    for entry in modules[1:]:
-        (folder / entry["path"]).mkdir()
-    pooling_config = {
-        "word_embedding_dimension": dimension,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    }
-    _write_json(folder / "1_Pooling" / "config.json", pooling_config)
-    _write_json(folder / "modules.json", modules)
-    _write_json(
-        folder / "sentence_bert_config.json",
-        {"max_seq_length": max_seq_length, "do_lower_case": False},
-    )
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -563,3 +522,113 @@ def _swap_in(staging: Path, target: Path) -> None:
         backup.rmdir()
         raise
     shutil.rmtree(backup)
+
+
+def usable_device(device: str) -> str:
+    """Return ``device`` if this machine has it, else "cpu" with a warning."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}."
+        ) from exc
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if available.get(kind, False):
+        return device
+    warnings.warn(
+        f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
+        "it is loaded on the CPU.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return "cpu"
+
+
+def warn_other_version(version: str | None) -> None:
+    """Warn when a saved or pickled encoder comes from another version of skcse."""
+    from skcse import __version__
+
+    if version is not None and version != __version__:
+        warnings.warn(
+            f"This SimCSEEncoder was written by skcse {version} and is loaded with skcse "
+            f"{__version__}; results may differ.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
+def get_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Return the pickled form of an encoder's ``__dict__``: ``model_`` as its folder's bytes.
+
+    The bytes are those of ``SentenceTransformer.save``, whose weights are CPU copies, so a
+    model fitted on a GPU unpickles on a machine without one.
+    """
+    from skcse import __version__
+
+    state = {**state, "_skcse_version": __version__}
+    model = state.pop("model_", None)
+    if model is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            _write_model(model, Path(folder), Path(folder), card=False)
+            state["_model_files"] = {
+                file.relative_to(folder).as_posix(): file.read_bytes()
+                for file in sorted(Path(folder).rglob("*"))
+                if file.is_file()
+            }
+    return state
+
+
+def set_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Undo :func:`get_state`, and read the pickles of skcse 0.1 too.
+
+    Returns
+    -------
+    dict
+        The encoder's ``__dict__``, with ``model_`` on its fitted device if this machine has
+        it, else on the CPU (with a warning).
+    """
+    state = dict(state)
+    warn_other_version(state.pop("_skcse_version", None))
+    files = state.pop("_model_files", None)
+    old = state.pop("_model_state", None)
+    tokenizer = state.pop("tokenizer_", None)
+    if files is None and old is None:
+        return state
+    state["device_"] = usable_device(state["device_"])
+    with tempfile.TemporaryDirectory() as folder:
+        if old is not None:
+            _write_01_model(Path(folder), old, tokenizer)
+        else:
+            for name, data in files.items():
+                (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
+                (Path(folder) / name).write_bytes(data)
+        state["model_"] = read_model(
+            folder,
+            pooling=state["pooling"],
+            normalize=state["normalize"],
+            max_seq_length=state["max_seq_length"],
+            device=state["device_"],
+        )
+    return state
+
+
+def _write_01_model(folder: Path, old: dict[str, Any], tokenizer: Any) -> None:
+    # skcse 0.1 pickled a transformers config, torch.save'd weights and the tokenizer apart.
+    import torch
+    from safetensors.torch import save_file
+
+    if tokenizer is None or not {"config", "weights"} <= set(old):
+        raise ValueError(
+            "This pickle of a SimCSEEncoder lacks its model's config, weights or tokenizer; "
+            "fit the encoder again."
+        )
+    old["config"].save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    weights = torch.load(io.BytesIO(old["weights"]), map_location="cpu", weights_only=True)
+    save_file({k: v.contiguous() for k, v in weights.items()}, folder / "model.safetensors")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from skcse._attention import fast_dropout
-from skcse._backbone import autocast, embed, tokenize
+from skcse._backbone import autocast
 from skcse._distributed import gather, mean_over_ranks, rank_and_size
 from skcse._io import atomic_write
 from skcse._validation import user_stacklevel
@@ -123,64 +123,67 @@ def make_views(
 
 def batch_loss(
     model: torch.nn.Module,
-    tokenizer: Any,
     texts: Sequence[str],
     *,
     views: tuple[Sequence[str], Sequence[str]] | None = None,
     temperature: float,
-    max_seq_length: int,
-    pooling: str,
     device: torch.device,
     dtype: torch.dtype | None,
     gather_negatives: bool = False,
 ) -> torch.Tensor:
     """SimCSE loss of one batch: both views of the B texts go through the model once, as 2B rows.
 
-    Running both views in one forward pass gives each its own dropout mask (the model must be
-    in train mode) and keeps the matrix products large. Without ``views`` (from
+    ``model`` is a ``SentenceTransformer`` (or a ``DistributedDataParallel`` around one): its
+    tokenizer, truncation and pooling make the vectors. Running both views in one forward pass
+    gives each its own dropout mask (the model must be in train mode) and keeps the matrix
+    products large. Without ``views`` (from
     :func:`make_views`) both views are the texts themselves, tokenized once. With
     ``gather_negatives`` in a distributed fit, the second views of all ranks' batches are the
     candidates.
     """
-    z1, z2 = _embed_views(model, tokenizer, texts, views, max_seq_length, pooling, device, dtype)
+    z1, z2 = _embed_views(model, texts, views, device, dtype)
     rank, size = rank_and_size()
     if gather_negatives and size > 1:
         return simcse_loss(z1, gather(z2), temperature, offset=rank * len(z1))
     return simcse_loss(z1, z2, temperature)
 
 
+def _features(model: torch.nn.Module, texts: Sequence[str], device: torch.device) -> dict:
+    # DistributedDataParallel hides the SentenceTransformer, whose preprocess tokenizes.
+    st = getattr(model, "module", model)
+    features = st.preprocess(list(texts))
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in features.items()}
+
+
+def _embed(model: torch.nn.Module, features: dict, device: torch.device, dtype) -> torch.Tensor:
+    with autocast(device, dtype):
+        return model(features)["sentence_embedding"].float()
+
+
 def _embed_views(
     model: torch.nn.Module,
-    tokenizer: Any,
     texts: Sequence[str],
     views: tuple[Sequence[str], Sequence[str]] | None,
-    max_seq_length: int,
-    pooling: str,
     device: torch.device,
     dtype: torch.dtype | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if views is None:
-        once = tokenize(tokenizer, texts, max_seq_length, device)
-        features = {key: torch.cat([value, value]) for key, value in once.items()}
+        once = _features(model, texts, device)
+        features = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in once.items()}
     else:
-        features = tokenize(tokenizer, [*views[0], *views[1]], max_seq_length, device)
-    with autocast(device, dtype):
-        pooled = embed(model, features, pooling)
-    return pooled.chunk(2)
+        features = _features(model, [*views[0], *views[1]], device)
+    return _embed(model, features, device, dtype).chunk(2)
 
 
 @torch.no_grad()
 def alignment_uniformity(
     model: torch.nn.Module,
-    tokenizer: Any,
     texts: Sequence[str],
     *,
     augment: str,
     keep_range: tuple[float, float],
     seed: int,
     batch_size: int,
-    max_seq_length: int,
-    pooling: str,
     device: torch.device,
     dtype: torch.dtype | None,
 ) -> tuple[float, float]:
@@ -209,14 +212,11 @@ def alignment_uniformity(
             chunk = [texts[i] for i in pick[start : start + batch_size]]
             model.train()
             views = make_views(chunk, augment, keep_range, generator)
-            z1, z2 = _embed_views(
-                model, tokenizer, chunk, views, max_seq_length, pooling, device, dtype
-            )
+            z1, z2 = _embed_views(model, chunk, views, device, dtype)
             squared.append((F.normalize(z1, dim=-1) - F.normalize(z2, dim=-1)).pow(2).sum(-1))
             model.eval()
-            features = tokenize(tokenizer, chunk, max_seq_length, device)
-            with autocast(device, dtype):
-                unit.append(F.normalize(embed(model, features, pooling), dim=-1))
+            features = _features(model, chunk, device)
+            unit.append(F.normalize(_embed(model, features, device, dtype), dim=-1))
     model.train(was_training)
     uniformity = torch.pdist(torch.cat(unit)).pow(2).mul(-2).exp().mean().log()
     return float(torch.cat(squared).mean()), float(uniformity)
@@ -353,7 +353,6 @@ def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Mod
 
 def train_simcse(
     model: torch.nn.Module,
-    tokenizer: Any,
     texts: Sequence[str],
     *,
     batch_size: int,
@@ -363,8 +362,6 @@ def train_simcse(
     weight_decay: float,
     warmup_ratio: float,
     temperature: float,
-    max_seq_length: int,
-    pooling: str,
     device: torch.device,
     dtype: torch.dtype | None,
     generator: torch.Generator,
@@ -379,6 +376,9 @@ def train_simcse(
 
     Parameters
     ----------
+    model : sentence_transformers.SentenceTransformer
+        Its transformer's weights are trained; its tokenizer, truncation and pooling make the
+        vectors.
     generator : torch.Generator
         Drives the data order and the views; dropout draws from torch's global generator,
         which the caller seeds.
@@ -456,14 +456,11 @@ def train_simcse(
     def diagnose() -> None:
         alignment, uniformity = alignment_uniformity(
             model,
-            tokenizer,
             texts,
             augment=augment,
             keep_range=keep_range,
             seed=generator.initial_seed(),
             batch_size=batch_size,
-            max_seq_length=max_seq_length,
-            pooling=pooling,
             device=device,
             dtype=dtype,
         )
@@ -473,7 +470,7 @@ def train_simcse(
     lengths = [len(text) for text in texts]
     model.train()
     with (
-        fast_dropout(model, device),
+        fast_dropout(model[0].auto_model, device),
         tqdm(
             total=total,
             initial=step,
@@ -493,12 +490,9 @@ def train_simcse(
                 batch = [texts[i] for i in order[first : first + batch_size]]
                 loss = batch_loss(
                     runner,
-                    tokenizer,
                     batch,
                     views=make_views(batch, augment, keep_range, generator),
                     temperature=temperature,
-                    max_seq_length=max_seq_length,
-                    pooling=pooling,
                     device=device,
                     dtype=dtype,
                     gather_negatives=gather_negatives,

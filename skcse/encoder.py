@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import numbers
 import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -29,7 +27,6 @@ from skcse._validation import (
     POOLINGS,
     PRECISIONS,
     check_texts,
-    user_stacklevel,
 )
 
 __all__ = ["SimCSEEncoder"]
@@ -108,7 +105,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         For "crop" and "delete": the fraction of a text's words each view keeps is drawn
         uniformly from this range (at least one word). Ignored for "dropout".
     normalize : bool, default=False
-        Whether ``transform`` scales each vector to unit length.
+        Whether ``transform`` scales each vector to unit length (a ``Normalize`` module at
+        the end of ``model_``).
     device : str or None, default=None
         None picks CUDA, then MPS, then the CPU. Otherwise "cpu", "cuda", "cuda:N" or "mps".
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
@@ -145,10 +143,14 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The trained transformer, in eval mode, on ``device_``.
-    tokenizer_ : transformers.PreTrainedTokenizerBase
-        Its tokenizer.
+    model_ : sentence_transformers.SentenceTransformer
+        The trained model, in eval mode, on ``device_``: a ``Transformer`` module (the
+        backbone and its tokenizer, ``model_[0].auto_model`` and ``model_.tokenizer``), a
+        ``Pooling`` module and, with ``normalize=True``, a ``Normalize`` module. Anything
+        sentence-transformers offers works on it (``encode``, ``similarity``, ``save``,
+        ``push_to_hub``, ...). It follows ``pooling``, ``max_seq_length`` and ``normalize``:
+        changed by ``set_params`` after fit, they reach it at the next ``transform`` or
+        ``save``, on the same weights.
     n_features_out_ : int
         Length of the output vectors (the backbone's hidden size).
     history_ : dict of lists
@@ -335,7 +337,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         import torch
 
         from skcse import _distributed
-        from skcse._backbone import load_backbone, resolve_device, resolve_precision
+        from skcse._backbone import (
+            load_backbone,
+            resolve_device,
+            resolve_precision,
+            sentence_transformer,
+        )
         from skcse._training import train_simcse
 
         self._check_keep_range()
@@ -357,14 +364,16 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         # each rank draws its own dropout masks, and shuffles the data with the common seed.
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed + rank)
-            tokenizer, model = load_backbone(
-                self.model_name_or_path, self.dropout, quiet=self.verbose == 0
+            transformer = load_backbone(
+                self.model_name_or_path,
+                self.dropout,
+                max_seq_length=self.max_seq_length,
+                quiet=self.verbose == 0,
             )
-            _check_max_seq_length(self.max_seq_length, model)
-            model.to(device)
+            _check_max_seq_length(self.max_seq_length, transformer.auto_model)
+            model = sentence_transformer(transformer, self.pooling, self.normalize, device)
             history, resumed_from = train_simcse(
                 model,
-                tokenizer,
                 texts,
                 batch_size=self.batch_size,
                 epochs=self.epochs,
@@ -373,8 +382,6 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 weight_decay=self.weight_decay,
                 warmup_ratio=self.warmup_ratio,
                 temperature=self.temperature,
-                max_seq_length=self.max_seq_length,
-                pooling=self.pooling,
                 device=device,
                 dtype=dtype,
                 generator=torch.Generator().manual_seed(seed),
@@ -388,8 +395,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         model.eval()
         self._train_embedding = None  # set by fit_transform; stale after any refit
         self.model_ = model
-        self.tokenizer_ = tokenizer
-        self.n_features_out_ = int(model.config.hidden_size)
+        self.n_features_out_ = int(transformer.get_embedding_dimension())
         self.history_ = history
         self.n_steps_ = len(history["loss"])
         self.device_ = str(device)
@@ -483,7 +489,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_is_fitted(self, "model_")
         # Parameters may have changed since fit (set_params): check them before they are used.
         self._check_params()
-        _check_max_seq_length(self.max_seq_length, self.model_)
+        _check_max_seq_length(self.max_seq_length, self.model_[0].auto_model)
         texts = check_texts(X)
         remembered = getattr(self, "_train_embedding", None)
         if (
@@ -498,17 +504,27 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._backbone import encode
 
         return encode(
-            self.model_,
-            self.tokenizer_,
+            self._model_for_params(),
             texts,
             batch_size=self.batch_size,
-            max_seq_length=self.max_seq_length,
-            pooling=self.pooling,
-            normalize=self.normalize,
-            device=self._torch_device(),
             dtype=self._compute_dtype(),
             progress=self.verbose > 0,
         )
+
+    def _model_for_params(self):
+        """Bring ``model_`` in step with the output parameters.
+
+        ``set_params`` may have changed them since fit: truncation is set in place, another
+        pooling or normalization stacks new layers on the same transformer (no weights are
+        copied).
+        """
+        from skcse._backbone import sentence_transformer
+
+        model = self.model_
+        model[0].max_seq_length = self.max_seq_length
+        if model[1].pooling_mode != self.pooling or (len(model) > 2) != bool(self.normalize):
+            self.model_ = sentence_transformer(model[0], self.pooling, self.normalize, self.device_)
+        return self.model_
 
     def _torch_device(self):
         import torch
@@ -533,37 +549,23 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return tags
 
     def __getstate__(self) -> dict[str, Any]:
-        import torch
+        from skcse._persistence import get_state
 
-        from skcse import __version__
-
-        # object.__getstate__ may hand back the live __dict__: copy before popping.
-        state = dict(super().__getstate__())
-        state["_skcse_version"] = __version__
-        model = state.pop("model_", None)
-        if model is not None:
-            # Weights go through torch.save on the CPU, so a model fitted on a GPU unpickles
-            # on a machine without one, and no file path is needed to load it back.
-            buffer = io.BytesIO()
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-            state["_model_state"] = {"config": model.config, "weights": buffer.getvalue()}
-        return state
+        # object.__getstate__ may hand back the live __dict__; get_state returns a new dict.
+        return get_state(super().__getstate__())
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        _warn_other_version(state.pop("_skcse_version", None))
-        model_state = state.pop("_model_state", None)
-        super().__setstate__(state)
-        if model_state is not None:
-            self.model_, self.device_ = _rebuild_model(model_state, self.device_)
+        from skcse._persistence import set_state
+
+        super().__setstate__(set_state(state))
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Save the fitted encoder as a folder, without pickle.
 
-        The folder holds safetensors weights, the tokenizer, the parameters and fitted
-        attributes as JSON (``skcse.json``), and sentence-transformers module files, so that
-        ``SentenceTransformer(path)`` loads the same model. ``skcse.json`` also records the
-        size and sha256 of every other file, which :meth:`load` verifies.
+        The folder is what ``model_.save`` writes (safetensors weights, tokenizer, module
+        configs, model card), so that ``SentenceTransformer(path)`` loads the same model,
+        plus the parameters and fitted attributes as JSON (``skcse.json``), which also
+        records the size and sha256 of every other file, for :meth:`load` to verify.
 
         The write is atomic: everything is written to a hidden sibling folder first, and a
         failure (a full disk, for one) leaves ``path`` as it was and no partial folder. A
@@ -595,6 +597,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._persistence import write_folder
 
         check_is_fitted(self, "model_")
+        self._check_params()
         params = self.get_params()
         if params["model_name_or_path"] is not None:
             params["model_name_or_path"] = os.fspath(params["model_name_or_path"])
@@ -609,16 +612,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "history_": self.history_,
             "resumed_from_step_": self.resumed_from_step_,
         }
-        write_folder(
-            path,
-            model=self.model_,
-            tokenizer=self.tokenizer_,
-            meta=meta,
-            pooling=self.pooling,
-            max_seq_length=self.max_seq_length,
-            normalize=self.normalize,
-            overwrite=overwrite,
-        )
+        write_folder(path, model=self._model_for_params(), meta=meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SimCSEEncoder:
@@ -626,10 +620,11 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         Only JSON, tokenizer files and safetensors weights are read: nothing is unpickled,
         and no code shipped in the folder is run (a config naming its own classes with
-        ``auto_map`` gets transformers' built-in ones, or is refused), so this is the safe
-        way to exchange models. The folder is checked before it is used: its files against
-        the sizes and hashes recorded in ``skcse.json``, and the parameters and fitted
-        attributes recorded there.
+        ``auto_map`` gets transformers' built-in ones, or is refused; the module stack is
+        built from the parameters, never from the classes ``modules.json`` names), so this
+        is the safe way to exchange models. The folder is checked before it is used: its
+        files against the sizes and hashes recorded in ``skcse.json``, and the parameters and
+        fitted attributes recorded there.
 
         Parameters
         ----------
@@ -652,10 +647,16 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             If the files cannot be read.
         """
         from skcse._backbone import resolve_device
-        from skcse._persistence import META_FILE, read_meta, read_model
+        from skcse._persistence import (
+            META_FILE,
+            read_meta,
+            read_model,
+            usable_device,
+            warn_other_version,
+        )
 
         folder, meta = read_meta(path, param_names=cls._get_param_names())
-        _warn_other_version(meta["skcse_version"])
+        warn_other_version(meta["skcse_version"])
         params = dict(meta["params"])
         if isinstance(params["keep_range"], list):  # JSON has no tuples
             params["keep_range"] = tuple(params["keep_range"])
@@ -665,72 +666,25 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             device = (
                 str(resolve_device(None))
                 if encoder.device is None
-                else _usable_device(encoder.device)
+                else usable_device(encoder.device)
             )
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{folder / META_FILE}: {exc}") from exc
-        tokenizer, model = read_model(folder)
+        model = read_model(
+            folder,
+            pooling=encoder.pooling,
+            normalize=encoder.normalize,
+            max_seq_length=encoder.max_seq_length,
+            device=device,
+        )
         try:
-            _check_max_seq_length(encoder.max_seq_length, model)
+            _check_max_seq_length(encoder.max_seq_length, model[0].auto_model)
         except ValueError as exc:
             raise ValueError(f"{folder / META_FILE}: {exc}") from exc
-        encoder.model_ = model.to(device)
-        encoder.tokenizer_ = tokenizer
-        encoder.n_features_out_ = int(model.config.hidden_size)
+        encoder.model_ = model
+        encoder.n_features_out_ = int(model[0].get_embedding_dimension())
         encoder.history_ = meta["history_"]
         encoder.n_steps_ = meta["n_steps_"]
         encoder.resumed_from_step_ = meta["resumed_from_step_"]
         encoder.device_ = device
         return encoder
-
-
-def _usable_device(device: str) -> str:
-    """Return ``device`` if this machine has it, else "cpu" with a warning."""
-    import torch
-
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}."
-        ) from exc
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if available.get(kind, False):
-        return device
-    warnings.warn(
-        f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
-        "it is loaded on the CPU.",
-        UserWarning,
-        stacklevel=user_stacklevel(),
-    )
-    return "cpu"
-
-
-def _warn_other_version(version: str | None) -> None:
-    from skcse import __version__
-
-    if version is not None and version != __version__:
-        warnings.warn(
-            f"This SimCSEEncoder was written by skcse {version} and is loaded with skcse "
-            f"{__version__}; results may differ.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
-        )
-
-
-def _rebuild_model(model_state: dict[str, Any], device: str) -> tuple[Any, str]:
-    import torch
-    from transformers import AutoModel
-
-    device = _usable_device(device)
-    # A pickle runs code anyway; this only keeps transformers from asking about auto_map.
-    model = AutoModel.from_config(model_state["config"], trust_remote_code=False)
-    weights = torch.load(io.BytesIO(model_state["weights"]), map_location="cpu", weights_only=True)
-    model.load_state_dict(weights)
-    model.to(device)
-    model.eval()
-    return model, device

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sentence_transformers import SentenceTransformer
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import NotFittedError
@@ -84,8 +85,9 @@ def test_fit_returns_self_and_does_not_mutate_params(tiny_bert, texts):
     before = encoder.get_params()
     assert encoder.fit(texts) is encoder
     assert encoder.get_params() == before
-    for name in ("model_", "tokenizer_", "n_features_out_", "history_", "n_steps_", "device_"):
+    for name in ("model_", "n_features_out_", "history_", "n_steps_", "device_"):
         assert hasattr(encoder, name), name
+    assert isinstance(encoder.model_, SentenceTransformer)
     assert encoder.device_ == "cpu"
     assert encoder.n_features_out_ == 32
     assert not encoder.model_.training
@@ -235,7 +237,7 @@ def test_parameters_set_after_fit_are_checked_by_transform(tiny_bert, texts, par
 def test_max_seq_length_limit_counts_roberta_position_offset(tiny_roberta, texts):
     # RoBERTa numbers positions from pad_token_id + 1, so fewer tokens fit than it has slots.
     encoder = _fitted(tiny_roberta, texts, epochs=0)
-    config = encoder.model_.config
+    config = encoder.model_[0].config
     longest = config.max_position_embeddings - config.pad_token_id - 1
     long_text = " ".join(["word"] * 1000)
     assert encoder.set_params(max_seq_length=longest).transform([long_text]).shape == (1, 32)
@@ -276,7 +278,7 @@ def test_no_training_keeps_the_backbone(tiny_bert, texts, no_training):
     assert encoder.n_steps_ == 0
     assert encoder.history_ == {"loss": [], "learning_rate": [], "alignment": [], "uniformity": []}
     original = AutoModel.from_pretrained(tiny_bert).state_dict()
-    for name, value in encoder.model_.state_dict().items():
+    for name, value in encoder.model_[0].auto_model.state_dict().items():
         torch.testing.assert_close(value, original[name])
 
 
@@ -341,22 +343,22 @@ def test_fit_leaves_the_global_torch_rng_alone(tiny_bert, texts):
 
 
 def test_dropout_overrides_hidden_and_attention_dropout(tiny_model, texts):
-    config = _fitted(tiny_model, texts, epochs=0, dropout=0.25).model_.config
+    config = _fitted(tiny_model, texts, epochs=0, dropout=0.25).model_[0].config
     assert config.hidden_dropout_prob == 0.25
     assert config.attention_probs_dropout_prob == 0.25
-    kept = _fitted(tiny_model, texts, epochs=0).model_.config
+    kept = _fitted(tiny_model, texts, epochs=0).model_[0].config
     assert kept.hidden_dropout_prob == 0.1
 
 
 def test_two_views_differ_only_through_dropout(tiny_bert, texts):
     """One forward pass of 2B rows: with dropout the copies differ, without they agree."""
-    from skcse._backbone import embed, load_backbone, tokenize
+    from skcse._backbone import load_backbone, sentence_transformer
 
     for dropout, should_differ in ((0.3, True), (0.0, False)):
-        tokenizer, model = load_backbone(tiny_bert, dropout)
-        model.train()
-        features = tokenize(tokenizer, texts[:4] * 2, 32, torch.device("cpu"))
-        z1, z2 = embed(model, features, "mean").detach().chunk(2)
+        transformer = load_backbone(tiny_bert, dropout, max_seq_length=32)
+        model = sentence_transformer(transformer, "mean", False, "cpu").train()
+        features = model.preprocess(texts[:4] * 2)
+        z1, z2 = model(features)["sentence_embedding"].detach().chunk(2)
         assert (not torch.allclose(z1, z2, atol=1e-6)) is should_differ
 
 
@@ -365,19 +367,16 @@ def test_loss_equals_sentence_transformers_mnrl(tiny_model, texts):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from skcse._backbone import load_backbone
+    from skcse._backbone import load_backbone, sentence_transformer
 
     batch = texts[:16]
     temperature = 0.05
-    tokenizer, model = load_backbone(tiny_model, dropout=0.0)
-    model.train()
+    transformer = load_backbone(tiny_model, dropout=0.0, max_seq_length=128)
+    model = sentence_transformer(transformer, "mean", False, "cpu").train()
     ours = batch_loss(
         model,
-        tokenizer,
         batch,
         temperature=temperature,
-        max_seq_length=128,
-        pooling="mean",
         device=torch.device("cpu"),
         dtype=None,
     ).item()
@@ -430,7 +429,7 @@ def test_verbose_zero_prints_nothing_and_one_shows_bars(tiny_bert, texts, capfd)
     _fitted(tiny_bert, texts, verbose=1).transform(texts)
     out, err = capfd.readouterr()
     assert "SimCSE fit" in err and "loss=" in err
-    assert "transform" in err
+    assert "Batches" in err  # sentence-transformers' encode bar
 
 
 def test_non_finite_loss_stops_and_leaves_estimator_unfitted(tiny_bert, texts):
@@ -555,15 +554,23 @@ def test_saved_folder_loads_in_sentence_transformers(tiny_model, texts, tmp_path
     assert cosine.min() >= 0.999
 
 
-def test_save_refuses_to_overwrite_and_leaves_no_partial_folder(tiny_bert, texts, tmp_path):
+def test_save_refuses_to_overwrite_and_leaves_no_partial_folder(
+    tiny_bert, texts, tmp_path, monkeypatch
+):
     encoder = _fitted(tiny_bert, texts, epochs=0)
     folder = tmp_path / "saved"
     encoder.save(folder)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         encoder.save(folder)
-    encoder.tokenizer_ = None  # makes the write fail half-way
-    with pytest.raises(AttributeError):
+
+    def fail(*args, **kwargs):
+        raise OSError("failed")
+
+    # The transformer is written first: a failing pooling module fails the write half-way.
+    monkeypatch.setattr(type(encoder.model_[1]), "save", fail)
+    with pytest.raises(OSError, match="failed"):
         encoder.save(folder, overwrite=True)
+    monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]
     assert SimCSEEncoder.load(folder).n_features_out_ == 32
     with pytest.raises(FileNotFoundError, match="skcse.json"):
@@ -705,3 +712,20 @@ def test_half_precision_checkpoint_is_trained_in_float32(tiny_bert, texts, tmp_p
     assert all(p.dtype == torch.float32 for p in encoder.model_.parameters())
     assert np.isfinite(encoder.history_["loss"]).all()
     assert encoder.transform(texts).dtype == np.float32
+
+
+def test_model_is_a_sentence_transformer_that_follows_the_parameters(tiny_bert, texts):
+    encoder = _fitted(tiny_bert, texts, precision="fp32")
+    vectors = encoder.transform(texts)
+    model = encoder.model_
+    np.testing.assert_array_equal(model.encode(texts, batch_size=encoder.batch_size), vectors)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.testing.assert_allclose(model.similarity(vectors, vectors).numpy(), unit @ unit.T, atol=1e-5)
+    # Output parameters changed after fit reach model_ at the next transform, on the same weights.
+    normalized = encoder.set_params(pooling="max", normalize=True).transform(texts)
+    assert [type(m).__name__ for m in encoder.model_] == ["Transformer", "Pooling", "Normalize"]
+    assert encoder.model_[0] is model[0] and encoder.model_[1].pooling_mode == "max"
+    np.testing.assert_array_equal(
+        encoder.model_.encode(texts, batch_size=encoder.batch_size), normalized
+    )
+    np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1, rtol=1e-6)

@@ -137,6 +137,31 @@ def _custom_code(*, keep_model_type: bool) -> Callable[[Path], None]:
     return damage
 
 
+def _evil_module_type(folder: Path) -> None:
+    """Make modules.json name a class of a module that leaves a marker file when imported."""
+    marker = folder.parent / MARKER
+    (folder / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "from sentence_transformers.sentence_transformer.modules import Pooling\n"
+        "class EvilPooling(Pooling):\n    pass\n"
+    )
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["type"] = "evil.EvilPooling"
+    (folder / "modules.json").write_text(json.dumps(modules))
+
+
+def _rehash(damage: Callable[[Path], None]) -> Callable[[Path], None]:
+    """``damage``, then a manifest that records the damaged files as skcse's own."""
+
+    def both(folder: Path) -> None:
+        damage(folder)
+        files = _persistence._manifest(folder)
+        del files[META_FILE]
+        _edit_meta(lambda meta: meta.__setitem__("files", files))(folder)
+
+    return both
+
+
 LOAD_CASES = [
     pytest.param(_drop("skcse.json"), FileNotFoundError, ["skcse.json is missing"], id="plain"),
     pytest.param(
@@ -176,6 +201,9 @@ LOAD_CASES = [
         ValueError,
         ["auto_map", "never runs"],
         id="auto_map-0.1",
+    ),
+    pytest.param(
+        _evil_module_type, ValueError, ["damaged", "modules.json has"], id="modules.json-altered"
     ),
     pytest.param(
         lambda folder: (folder / META_FILE).write_text("{not json"),
@@ -277,7 +305,7 @@ def test_custom_code_is_never_run_nor_asked_about(saved, tiny_bert, texts, tmp_p
     shutil.copytree(saved, old)
     _as_skcse_01(_custom_code(keep_model_type=True))(old)
     loaded = SimCSEEncoder.load(old)
-    assert type(loaded.model_).__name__ == "BertModel"
+    assert type(loaded.model_[0].auto_model).__name__ == "BertModel"
     assert loaded.transform(texts[:2]).shape == (2, 32)
     for keep_model_type in (True, False):
         backbone = tmp_path / f"backbone-{keep_model_type}" / "model"
@@ -285,7 +313,7 @@ def test_custom_code_is_never_run_nor_asked_about(saved, tiny_bert, texts, tmp_p
         _custom_code(keep_model_type=keep_model_type)(backbone)
         encoder = SimCSEEncoder(backbone, epochs=0, device="cpu")
         if keep_model_type:
-            assert type(encoder.fit(texts).model_).__name__ == "BertModel"
+            assert type(encoder.fit(texts).model_[0].auto_model).__name__ == "BertModel"
         else:
             with pytest.raises(ValueError, match="auto_map"):
                 encoder.fit(texts)
@@ -492,3 +520,53 @@ def test_manifest_records_every_file(saved):
     files = {p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file()}
     assert set(meta["files"]) == files - {META_FILE}
     assert meta["files"]["config.json"]["size"] == (saved / "config.json").stat().st_size
+
+
+@pytest.mark.parametrize("damage", [_rehash(_evil_module_type), _as_skcse_01(_evil_module_type)])
+def test_module_types_named_in_the_folder_are_never_imported(saved, encoder, texts, damage):
+    # Even past the manifest check, load builds its own module stack from skcse.json.
+    damage(saved)
+    loaded = SimCSEEncoder.load(saved)
+    assert [type(module).__name__ for module in loaded.model_] == ["Transformer", "Pooling"]
+    np.testing.assert_array_equal(loaded.transform(texts), encoder.transform(texts))
+    assert not (saved.parent / MARKER).exists()
+
+
+@pytest.mark.parametrize("params", [{}, {"pooling": "max", "normalize": True}])
+def test_saved_folder_loads_in_sentence_transformers(encoder, texts, tmp_path, params):
+    from sentence_transformers import SentenceTransformer
+
+    fitted = copy.deepcopy(encoder).set_params(**params)
+    fitted.save(tmp_path / "saved")
+    plain = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert plain.max_seq_length == fitted.max_seq_length
+    np.testing.assert_allclose(
+        plain.encode(texts, batch_size=fitted.batch_size), fitted.transform(texts), atol=1e-6
+    )
+
+
+def _as_pickled_by_skcse_01(encoder: SimCSEEncoder) -> dict:
+    """The state skcse 0.1 pickled: a transformers config, torch.save'd weights, the tokenizer."""
+    import io
+
+    import torch
+
+    state = encoder.__getstate__()
+    del state["_model_files"]
+    transformer = encoder.model_[0]
+    weights = io.BytesIO()
+    torch.save(transformer.auto_model.state_dict(), weights)
+    state["_model_state"] = {"config": transformer.config, "weights": weights.getvalue()}
+    state["tokenizer_"] = transformer.tokenizer
+    return state
+
+
+def test_pickles_of_skcse_01_load_or_fail_clearly(encoder, texts):
+    state = _as_pickled_by_skcse_01(encoder)
+    loaded = SimCSEEncoder.__new__(SimCSEEncoder)
+    loaded.__setstate__(state)
+    assert not hasattr(loaded, "tokenizer_")
+    np.testing.assert_array_equal(loaded.transform(texts), encoder.transform(texts))
+    del state["tokenizer_"]
+    with pytest.raises(ValueError, match="lacks its model's config, weights or tokenizer"):
+        SimCSEEncoder.__new__(SimCSEEncoder).__setstate__(state)

@@ -12,7 +12,7 @@ import skcse._attention as attention
 import skcse._training as training
 from skcse import SimCSEEncoder
 from skcse._attention import MaskDropout, _attention, dropout_mask, fast_dropout
-from skcse._backbone import embed, load_backbone, tokenize
+from skcse._backbone import load_backbone, sentence_transformer
 from skcse._training import POOL_BATCHES, epoch_order
 
 FAST = dict(batch_size=8, max_seq_length=32, device="cpu")
@@ -85,7 +85,7 @@ def test_fast_dropout_is_used_on_cpu_and_undone(tiny_model, texts, monkeypatch):
     # masks after the embeddings and twice per layer.
     assert sum(len(shape) == 4 for shape in shapes) == 2 * 2
     assert sum(len(shape) == 3 for shape in shapes) == 2 * 5
-    assert encoder.model_.config._attn_implementation == "sdpa"
+    assert encoder.model_[0].config._attn_implementation == "sdpa"
     modules = list(encoder.model_.modules())
     assert not any(isinstance(m, MaskDropout) for m in modules)
     assert sum(type(m) is torch.nn.Dropout for m in modules) >= 5
@@ -99,18 +99,19 @@ def test_padding_is_masked_in_the_training_attention(tiny_model, monkeypatch):
     real = attention.dropout_mask
     monkeypatch.setattr(attention, "dropout_mask", lambda *a: calls.append(a[0]) or real(*a))
     # A drop probability that rounds to 0: skcse's attention runs, and nothing is dropped.
-    tokenizer, model = load_backbone(tiny_model, dropout=1e-9)
+    transformer = load_backbone(tiny_model, dropout=1e-9, max_seq_length=64)
+    model = sentence_transformer(transformer, "mean", False, "cpu").train()
     cpu = torch.device("cpu")
     short, long = "a short review", " ".join(["a much longer review of a toy"] * 8)
-    with fast_dropout(model.train(), cpu), torch.no_grad():
-        alone = embed(model, tokenize(tokenizer, [short], 64, cpu), "mean")
-        padded = embed(model, tokenize(tokenizer, [short, long], 64, cpu), "mean")[:1]
+    with fast_dropout(transformer.auto_model, cpu), torch.no_grad():
+        alone = model(model.preprocess([short]))["sentence_embedding"]
+        padded = model(model.preprocess([short, long]))["sentence_embedding"][:1]
     assert any(len(shape) == 4 for shape in calls)
     torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-4)
 
 
 def test_fast_dropout_is_undone_after_an_error(tiny_bert):
-    _, model = load_backbone(tiny_bert)
+    model = load_backbone(tiny_bert).auto_model
     before = [type(m) for m in model.modules()]
     with pytest.raises(RuntimeError), fast_dropout(model, torch.device("cpu")):
         assert model.config._attn_implementation == attention.ATTENTION_NAME

@@ -89,11 +89,8 @@ def _loss_of(encoder, texts):
     with torch.no_grad():
         return batch_loss(
             encoder.model_.train(),
-            encoder.tokenizer_,
             texts,
             temperature=encoder.temperature,
-            max_seq_length=encoder.max_seq_length,
-            pooling=encoder.pooling,
             device=torch.device("cpu"),
             dtype=None,
         ).item()

@@ -58,19 +58,16 @@ def test_single_words_and_full_keep_leave_texts_whole(augment):
 
 
 def _diagnose(model_path, texts, augment="dropout", dropout=None):
-    from skcse._backbone import load_backbone
+    from skcse._backbone import load_backbone, sentence_transformer
 
-    tokenizer, model = load_backbone(model_path, dropout, quiet=True)
+    transformer = load_backbone(model_path, dropout, max_seq_length=32, quiet=True)
     return alignment_uniformity(
-        model,
-        tokenizer,
+        sentence_transformer(transformer, "mean", False, "cpu"),
         texts,
         augment=augment,
         keep_range=(0.3, 1.0),
         seed=0,
         batch_size=8,
-        max_seq_length=32,
-        pooling="mean",
         device=torch.device("cpu"),
         dtype=None,
     )
