@@ -172,7 +172,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     UserWarning
         When the first step's loss is below 0.01: the backbone already solves the
         contrastive task, which dropout-only SimCSE on a sentence-tuned model does; the
-        message suggests ``augment="crop"`` at a learning rate of 1e-6 to 5e-6.
+        message suggests the sentence-tuned recipe (``augment="crop"``,
+        ``learning_rate=1e-5``, the one ``skcse compare`` trains).
 
     Notes
     -----

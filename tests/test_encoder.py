@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import joblib
 import numpy as np
@@ -26,6 +27,7 @@ from skcse import SimCSEEncoder
 from skcse._training import batch_loss
 
 FAST = dict(batch_size=8, max_seq_length=32, precision="fp32", device="cpu")
+ANY_PRECISION = dict(batch_size=8, max_seq_length=32, device="cpu")
 
 # The checks of scikit-learn that apply to an estimator whose input is text, not a 2-D array.
 API_CHECKS = [
@@ -729,3 +731,25 @@ def test_model_is_a_sentence_transformer_that_follows_the_parameters(tiny_bert, 
         encoder.model_.encode(texts, batch_size=encoder.batch_size), normalized
     )
     np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1, rtol=1e-6)
+
+
+def test_bf16_transform_leaves_the_model_in_fp32(tiny_bert, texts):
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", **ANY_PRECISION).fit(texts)
+    vectors = encoder.transform(texts)
+    assert vectors.dtype == np.float32
+    assert next(encoder.model_.parameters()).dtype == torch.float32
+    exact = SimCSEEncoder(tiny_bert, epochs=0, precision="fp32", **ANY_PRECISION).fit(texts)
+    reference = exact.transform(texts)
+    cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
+    assert (cosine / np.linalg.norm(reference, axis=1)).min() >= 0.999
+
+
+def test_bf16_transforms_of_one_encoder_from_several_threads(tiny_bert, texts):
+    # Small batches: many swaps of the bf16 weights per call, for the threads to interleave.
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", batch_size=2, device="cpu")
+    expected = encoder.fit(texts).transform(texts)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: encoder.transform(texts), range(16)))
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+    assert next(encoder.model_.parameters()).dtype == torch.float32

@@ -12,9 +12,11 @@ import torch
 import skcse._training as training
 from conftest import reviews_path
 from skcse import SimCSEEncoder
-from skcse._training import alignment_uniformity, make_views
+from skcse._training import POOL_BATCHES, alignment_uniformity, epoch_order, make_views
 
 FAST = dict(batch_size=8, max_seq_length=32, precision="fp32", device="cpu", random_state=0)
+# Precision left to "auto", as a user would.
+ANY_PRECISION = dict(batch_size=8, max_seq_length=32, device="cpu")
 SENTENCE = "one two three four five six seven eight nine ten"
 
 
@@ -171,3 +173,52 @@ def test_sentence_tuned_backbone_warns_for_dropout_not_for_crop():
         crop = SimCSEEncoder(augment="crop", **params).fit(reviews)
     assert crop.history_["loss"][0] > 0.01
     assert crop.history_["alignment"][0] > dropout.history_["alignment"][0]
+
+
+def test_epoch_order_without_grouping_is_a_plain_shuffle():
+    lengths = list(range(300))
+    order = epoch_order(lengths, 8, torch.Generator().manual_seed(1), False)
+    assert order == torch.randperm(300, generator=torch.Generator().manual_seed(1)).tolist()
+
+
+def test_epoch_order_groups_lengths_within_pools():
+    rng = np.random.default_rng(0)
+    batch, n = 8, 8 * POOL_BATCHES * 2 + 5  # two full pools and a last batch of 5
+    lengths = rng.integers(1, 1000, size=n).tolist()
+    order = epoch_order(lengths, batch, torch.Generator().manual_seed(0), True)
+    assert sorted(order) == list(range(n))
+    batches = [order[i : i + batch] for i in range(0, n, batch)]
+    assert len(batches[-1]) == 5
+    spread = np.mean([np.ptp([lengths[i] for i in b]) for b in batches[:-1]])
+    shuffled = np.mean([np.ptp(lengths[i : i + batch]) for i in range(0, n - batch, batch)])
+    assert spread < shuffled / 5
+    # The batches are shuffled, not served from longest to shortest.
+    maxima = [max(lengths[i] for i in b) for b in batches[:-1]]
+    assert maxima != sorted(maxima, reverse=True)
+    same = epoch_order(lengths, batch, torch.Generator().manual_seed(0), True)
+    other = epoch_order(lengths, batch, torch.Generator().manual_seed(1), True)
+    assert same == order and other != order
+
+
+def test_group_by_length_fit_is_reproducible(tiny_bert, texts):
+    first = SimCSEEncoder(
+        tiny_bert, max_steps=3, group_by_length=True, random_state=0, **ANY_PRECISION
+    )
+    second = SimCSEEncoder(
+        tiny_bert, max_steps=3, group_by_length=True, random_state=0, **ANY_PRECISION
+    )
+    assert first.fit(texts).history_ == second.fit(texts).history_
+    plain = SimCSEEncoder(tiny_bert, max_steps=3, random_state=0, **ANY_PRECISION).fit(texts)
+    assert plain.history_["loss"] != first.history_["loss"]
+
+
+def test_bf16_training_reaches_the_fp32_loss(tiny_model, texts):
+    params = dict(epochs=4, learning_rate=1e-3, dropout=0.1, random_state=0, **ANY_PRECISION)
+    fp32, bf16 = (
+        np.array(SimCSEEncoder(tiny_model, precision=p, **params).fit(texts).history_["loss"])
+        for p in ("fp32", "bf16")
+    )
+    # The same seed draws the same batches and dropout masks; only rounding differs.
+    assert fp32[-6:].mean() < 0.2 * fp32[:6].mean()
+    assert abs(bf16.mean() - fp32.mean()) < 0.1 * fp32.mean()
+    assert abs(bf16[-6:].mean() - fp32[-6:].mean()) < 0.5 * fp32[-6:].mean()

@@ -1,10 +1,7 @@
-"""The means that make training and transform fast keep the results they speed up."""
+"""The CPU training attention and its dropout masks (skcse._attention) keep the results."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 import pytest
 import torch
 
@@ -13,7 +10,6 @@ import skcse._training as training
 from skcse import SimCSEEncoder
 from skcse._attention import MaskDropout, _attention, dropout_mask, fast_dropout
 from skcse._backbone import load_backbone, sentence_transformer
-from skcse._training import POOL_BATCHES, epoch_order
 
 FAST = dict(batch_size=8, max_seq_length=32, device="cpu")
 
@@ -129,73 +125,6 @@ def test_mask_dropout_scales_kept_values_and_is_identity_in_eval():
     assert set(y.unique().tolist()) == {0.0, 1.25}
     assert abs((y == 0).float().mean().item() - 0.2) < 0.005
     assert torch.equal(layer.eval()(x), x)
-
-
-def test_epoch_order_without_grouping_is_a_plain_shuffle():
-    lengths = list(range(300))
-    order = epoch_order(lengths, 8, torch.Generator().manual_seed(1), False)
-    assert order == torch.randperm(300, generator=torch.Generator().manual_seed(1)).tolist()
-
-
-def test_epoch_order_groups_lengths_within_pools():
-    rng = np.random.default_rng(0)
-    batch, n = 8, 8 * POOL_BATCHES * 2 + 5  # two full pools and a last batch of 5
-    lengths = rng.integers(1, 1000, size=n).tolist()
-    order = epoch_order(lengths, batch, torch.Generator().manual_seed(0), True)
-    assert sorted(order) == list(range(n))
-    batches = [order[i : i + batch] for i in range(0, n, batch)]
-    assert len(batches[-1]) == 5
-    spread = np.mean([np.ptp([lengths[i] for i in b]) for b in batches[:-1]])
-    shuffled = np.mean([np.ptp(lengths[i : i + batch]) for i in range(0, n - batch, batch)])
-    assert spread < shuffled / 5
-    # The batches are shuffled, not served from longest to shortest.
-    maxima = [max(lengths[i] for i in b) for b in batches[:-1]]
-    assert maxima != sorted(maxima, reverse=True)
-    same = epoch_order(lengths, batch, torch.Generator().manual_seed(0), True)
-    other = epoch_order(lengths, batch, torch.Generator().manual_seed(1), True)
-    assert same == order and other != order
-
-
-def test_group_by_length_fit_is_reproducible(tiny_bert, texts):
-    first = SimCSEEncoder(tiny_bert, max_steps=3, group_by_length=True, random_state=0, **FAST)
-    second = SimCSEEncoder(tiny_bert, max_steps=3, group_by_length=True, random_state=0, **FAST)
-    assert first.fit(texts).history_ == second.fit(texts).history_
-    plain = SimCSEEncoder(tiny_bert, max_steps=3, random_state=0, **FAST).fit(texts)
-    assert plain.history_["loss"] != first.history_["loss"]
-
-
-def test_bf16_training_reaches_the_fp32_loss(tiny_model, texts):
-    params = dict(epochs=4, learning_rate=1e-3, dropout=0.1, random_state=0, **FAST)
-    fp32, bf16 = (
-        np.array(SimCSEEncoder(tiny_model, precision=p, **params).fit(texts).history_["loss"])
-        for p in ("fp32", "bf16")
-    )
-    # The same seed draws the same batches and dropout masks; only rounding differs.
-    assert fp32[-6:].mean() < 0.2 * fp32[:6].mean()
-    assert abs(bf16.mean() - fp32.mean()) < 0.1 * fp32.mean()
-    assert abs(bf16[-6:].mean() - fp32[-6:].mean()) < 0.5 * fp32[-6:].mean()
-
-
-def test_bf16_transform_leaves_the_model_in_fp32(tiny_bert, texts):
-    encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", **FAST).fit(texts)
-    vectors = encoder.transform(texts)
-    assert vectors.dtype == np.float32
-    assert next(encoder.model_.parameters()).dtype == torch.float32
-    exact = SimCSEEncoder(tiny_bert, epochs=0, precision="fp32", **FAST).fit(texts)
-    reference = exact.transform(texts)
-    cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
-    assert (cosine / np.linalg.norm(reference, axis=1)).min() >= 0.999
-
-
-def test_bf16_transforms_of_one_encoder_from_several_threads(tiny_bert, texts):
-    # Small batches: many swaps of the bf16 weights per call, for the threads to interleave.
-    encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", batch_size=2, device="cpu")
-    expected = encoder.fit(texts).transform(texts)
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: encoder.transform(texts), range(16)))
-    for result in results:
-        np.testing.assert_array_equal(result, expected)
-    assert next(encoder.model_.parameters()).dtype == torch.float32
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
