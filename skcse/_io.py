@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EncodingError", "atomic_write", "read_table"]
+__all__ = ["EncodingError", "atomic_write", "check_writable", "read_table"]
 
 
 @contextlib.contextmanager
@@ -46,6 +46,35 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Check, before any work, that ``path`` can be created; nothing is created here.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file or folder to be written. Missing parent folders are fine: the nearest one
+        that exists must be a writable folder.
+
+    Raises
+    ------
+    NotADirectoryError
+        If that nearest existing parent is a file.
+    PermissionError
+        If it is not writable (no permission, or a read-only file system).
+    """
+    target = Path(path).absolute()
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(f"Cannot write {target}: {ancestor} is a file, not a folder.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write {target}: {ancestor} is not writable (no permission, or a read-only "
+            "file system); choose another location."
+        )
 
 
 class EncodingError(ValueError):

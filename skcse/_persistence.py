@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skcse._backbone import transformers_quiet
+from skcse._io import check_writable
 from skcse._validation import user_stacklevel
 
 __all__ = [
@@ -101,16 +102,7 @@ def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
         if not overwrite:
             raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
         _check_replaceable(target)
-    ancestor = target.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise NotADirectoryError(f"Cannot write {target}: {ancestor} is a file, not a folder.")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"Cannot write {target}: {ancestor} is not writable (no permission, or a read-only "
-            "file system); choose another location."
-        )
+    check_writable(target)
     return target
 
 

@@ -126,6 +126,8 @@ def _check_output(
     kind: str,
 ) -> None:
     """Refuse an output that would destroy data, or that cannot be written, before any work."""
+    from skcse._io import check_writable
+
     out = Path(output)
     if out.exists():
         for given in inputs:
@@ -138,15 +140,7 @@ def _check_output(
                 f"{output} is not {kind}, so it is not replaced, even with --overwrite; "
                 "choose another --output"
             )
-    folder = out.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {output}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"cannot write {output}: {folder} is not writable; choose another --output"
-        )
+    check_writable(out)
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
