@@ -22,8 +22,10 @@ __all__ = [
     "DROPOUT_CONFIG_KEYS",
     "autocast",
     "cpu_supports_bf16",
+    "device_available",
     "encode",
     "load_backbone",
+    "parse_device",
     "resolve_device",
     "resolve_model_path",
     "resolve_precision",
@@ -213,6 +215,34 @@ def _asks_for_own_code(folder: str) -> bool:
     return False
 
 
+def parse_device(device: str | torch.device) -> torch.device:
+    """Read a device name, refusing anything but the CPU, CUDA and MPS.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a device name, or names another kind of device.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}."
+        ) from exc
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {device!r}.")
+    return resolved
+
+
+def device_available(device: torch.device) -> bool:
+    """Whether this machine has a device of the kind of ``device`` (from :func:`parse_device`)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available()
+    if device.type == "mps":
+        return torch.backends.mps.is_available()
+    return True
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """Pick the torch device.
 
@@ -236,18 +266,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here.")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was asked for, but MPS is not available here.")
-    if resolved.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {device!r}.")
+    resolved = parse_device(device)
+    if not device_available(resolved):
+        name = {"cuda": "CUDA", "mps": "MPS"}[resolved.type]
+        raise ValueError(f"device={device!r} was asked for, but {name} is not available here.")
     return resolved
 
 

@@ -518,20 +518,9 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 def usable_device(device: str) -> str:
     """Return ``device`` if this machine has it, else "cpu" with a warning."""
-    import torch
+    from skcse._backbone import device_available, parse_device
 
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}."
-        ) from exc
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if available.get(kind, False):
+    if device_available(parse_device(device)):
         return device
     warnings.warn(
         f"This SimCSEEncoder was fitted on {device!r}, which is not available here; "
