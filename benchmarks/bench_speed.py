@@ -86,6 +86,19 @@ def backbone_path() -> str:
 
 
 @contextlib.contextmanager
+def separate_forwards():
+    """Run the two views in two forward passes, as MultipleNegativesRankingLoss does."""
+    import skcse._training as training
+
+    saved = training.SimCSELoss.forward
+    training.SimCSELoss.forward = training.MultipleNegativesRankingLoss.forward
+    try:
+        yield
+    finally:
+        training.SimCSELoss.forward = saved
+
+
+@contextlib.contextmanager
 def pytorch_dropout():
     """Switch off skcse's CPU dropout (attention and masks), to measure what it brings."""
     import skcse._training as training
@@ -188,6 +201,12 @@ def part_fit(texts: list[str], steps: int, device: str, repeats: int) -> list[di
                 return skcse_fit(train, device)
 
         runs.insert(3, ("skcse default, PyTorch's attention and dropout", plain_dropout))
+
+    def two_passes() -> float:
+        with separate_forwards():
+            return skcse_fit(train, device)
+
+    runs.insert(-1, ("skcse default, the two views in two forward passes", two_passes))
     # Each run twice, alternating, and the faster of the two counts: a busy moment on a
     # shared machine then slows one of them, not the comparison.
     seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
@@ -355,6 +374,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="optimizer steps in part (a)")
     parser.add_argument("--out", default="bench_speed.json")
     parser.add_argument("--smoke", action="store_true", help="toy sizes, to prove it runs")
+    parser.add_argument(
+        "--parts", default="fit,transform,scaling,grid", help="comma-separated parts to run"
+    )
     parser.add_argument("--child-fit", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--max-len", type=int, default=MAX_LEN, help=argparse.SUPPRESS)
@@ -373,19 +395,24 @@ def main() -> None:
         sizes, lengths, small, n_grid = [1000, 4000, len(texts)], [64, 128, 256], 1000, 1000
     report = {"machine": machine(args.device), "device": args.device, "smoke": args.smoke}
     print(report["machine"], flush=True)
-    print(f"(a) fit, {steps} steps of {BATCH} pairs, max_seq_length {MAX_LEN}", flush=True)
-    fit_repeats = 1 if args.smoke else 2
-    report["fit"] = {
-        "steps": steps,
-        "repeats": fit_repeats,
-        "rows": part_fit(texts, steps, args.device, fit_repeats),
-    }
-    print(f"(b) transform of {n_transform} reviews", flush=True)
-    report["transform"] = part_transform(texts[:n_transform], args.device, repeats)
-    print("(c, e) fit and transform in child processes", flush=True)
-    report["scaling"] = part_scaling(args, sizes, lengths, small)
-    print(f"(d) GridSearchCV on {n_grid} reviews", flush=True)
-    report["grid"] = part_grid(texts[:n_grid], y[:n_grid], args.device)
+    parts = set(args.parts.split(","))
+    if "fit" in parts:
+        print(f"(a) fit, {steps} steps of {BATCH} pairs, max_seq_length {MAX_LEN}", flush=True)
+        fit_repeats = 1 if args.smoke else 2
+        report["fit"] = {
+            "steps": steps,
+            "repeats": fit_repeats,
+            "rows": part_fit(texts, steps, args.device, fit_repeats),
+        }
+    if "transform" in parts:
+        print(f"(b) transform of {n_transform} reviews", flush=True)
+        report["transform"] = part_transform(texts[:n_transform], args.device, repeats)
+    if "scaling" in parts:
+        print("(c, e) fit and transform in child processes", flush=True)
+        report["scaling"] = part_scaling(args, sizes, lengths, small)
+    if "grid" in parts:
+        print(f"(d) GridSearchCV on {n_grid} reviews", flush=True)
+        report["grid"] = part_grid(texts[:n_grid], y[:n_grid], args.device)
     text = markdown(report)
     print("\n" + text)
     out = Path(args.out)
@@ -395,72 +422,80 @@ def main() -> None:
 
 
 def markdown(report: dict) -> str:
-    """The report as Markdown tables: printed, and included by the documentation."""
+    """The report as Markdown tables, for the parts it holds: printed, and included by the docs."""
     from skcse._report import markdown_table
 
-    fit, transform, grid = report["fit"], report["transform"], report["grid"]
-    fit_table = markdown_table(
-        ["run", "pairs/s", "× the reference recipe"],
-        ([r["run"], f"{r['pairs_per_s']:.1f}", f"{r['ratio']:.2f}"] for r in fit["rows"]),
-        align=["left", "right", "right"],
-    )
-    transform_table = markdown_table(
-        ["run", "texts/s", "× encode", "min cosine"],
-        (
-            [
-                r["run"],
-                f"{r['texts_per_s']:.1f}",
-                f"{r['ratio']:.2f}",
-                f"{r['min_cosine_vs_st_fp32']:.5f}",
-            ]
-            for r in transform["rows"]
-        ),
-        align=["left", "right", "right", "right"],
-    )
-    scaling_table = markdown_table(
-        [
-            "N",
-            "max_seq_length",
-            "steps",
-            "fit s",
-            "fit s / 1,000 texts",
-            "transform s",
-            "transform s / 1,000 texts",
-            "peak RSS MiB",
-        ],
-        (
-            [
-                r["n_texts"],
-                r["max_seq_length"],
-                r["steps"],
-                f"{r['fit_s']:.1f}",
-                f"{1000 * r['fit_s'] / r['n_texts']:.1f}",
-                f"{r['transform_s']:.1f}",
-                f"{1000 * r['transform_s'] / r['n_texts']:.2f}",
-                f"{r['peak_rss_mib']:.0f}",
-            ]
-            for r in report["scaling"]["rows"]
-        ),
-        align=["right"] * 8,
-    )
-    return "\n".join(
-        [
-            f"Machine: {report['machine']}; device `{report['device']}`.\n",
+    sections = [f"Machine: {report['machine']}; device `{report['device']}`.\n"]
+    if "fit" in report:
+        fit = report["fit"]
+        sections += [
             f"**(a) fit**: {fit['steps']} steps of {BATCH} pairs, max_seq_length {MAX_LEN}, "
             f"model loading included; best of {fit['repeats']} alternating runs.\n",
-            fit_table,
+            markdown_table(
+                ["run", "pairs/s", "× the reference recipe"],
+                ([r["run"], f"{r['pairs_per_s']:.1f}", f"{r['ratio']:.2f}"] for r in fit["rows"]),
+                align=["left", "right", "right"],
+            ),
+        ]
+    if "transform" in report:
+        transform = report["transform"]
+        sections += [
             f"**(b) transform**: {transform['n_texts']} reviews, max_seq_length {MAX_LEN}, best "
             f"of {transform['repeats']} alternating runs; cosine against sentence-transformers' "
             "fp32 vectors, lowest row.\n",
-            transform_table,
+            markdown_table(
+                ["run", "texts/s", "× encode", "min cosine"],
+                (
+                    [
+                        r["run"],
+                        f"{r['texts_per_s']:.1f}",
+                        f"{r['ratio']:.2f}",
+                        f"{r['min_cosine_vs_st_fp32']:.5f}",
+                    ]
+                    for r in transform["rows"]
+                ),
+                align=["left", "right", "right", "right"],
+            ),
+        ]
+    if "scaling" in report:
+        sections += [
             "**(c, e) fit and transform, each in a process of its own**, `SimCSEEncoder` "
             "defaults (one epoch). Time per 1,000 texts is flat when time grows linearly in N.\n",
-            scaling_table,
+            markdown_table(
+                [
+                    "N",
+                    "max_seq_length",
+                    "steps",
+                    "fit s",
+                    "fit s / 1,000 texts",
+                    "transform s",
+                    "transform s / 1,000 texts",
+                    "peak RSS MiB",
+                ],
+                (
+                    [
+                        r["n_texts"],
+                        r["max_seq_length"],
+                        r["steps"],
+                        f"{r['fit_s']:.1f}",
+                        f"{1000 * r['fit_s'] / r['n_texts']:.1f}",
+                        f"{r['transform_s']:.1f}",
+                        f"{1000 * r['transform_s'] / r['n_texts']:.2f}",
+                        f"{r['peak_rss_mib']:.0f}",
+                    ]
+                    for r in report["scaling"]["rows"]
+                ),
+                align=["right"] * 8,
+            ),
+        ]
+    if "grid" in report:
+        grid = report["grid"]
+        sections.append(
             f"**(d) GridSearchCV** on {grid['n_texts']} reviews, Pipeline(memory=...), "
             f"InSampleSplit: 1 candidate {grid['seconds_1']:.1f} s, 8 UMAP/HDBSCAN candidates "
-            f"{grid['seconds_8']:.1f} s, ratio {grid['ratio_8_over_1']:.2f}.\n",
-        ]
-    )
+            f"{grid['seconds_8']:.1f} s, ratio {grid['ratio_8_over_1']:.2f}.\n"
+        )
+    return "\n".join(sections)
 
 
 if __name__ == "__main__":

@@ -274,9 +274,23 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix units (AMX) or AVX512-BF16 instructions."""
+    """Whether this CPU computes bf16 natively, as torch is allowed to use it.
+
+    The CPU must have AMX or AVX512-BF16 instructions, and neither cap may forbid them: not
+    ``ONEDNN_MAX_CPU_ISA`` (or its older name ``DNNL_MAX_CPU_ISA``) below AVX512_CORE_BF16,
+    nor ``ATEN_CPU_CAPABILITY`` below AVX512, under which bf16 would be emulated, about
+    100 times slower.
+    """
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    if not any(getattr(torch.cpu, name, lambda: False)() for name in checks):
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
+    # The caps with bf16: AVX512_CORE_BF16 and every later one (FP16, AMX, AVX10).
+    if isa not in ("ALL", "DEFAULT") and not any(
+        k in isa for k in ("BF16", "FP16", "AMX", "AVX10")
+    ):
+        return False
+    return torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "NO AVX", "AVX2")
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

@@ -1,41 +1,54 @@
-"""The unsupervised SimCSE training loop: batches, views, loss, optimizer and schedule.
+"""Unsupervised SimCSE on sentence-transformers' Trainer.
+
+The Trainer brings the optimizer (fused AdamW, no decay on biases and norms), the linear
+schedule, gradient clipping, mixed precision, checkpointing and resume, and distributed data
+parallelism through accelerate; its ``MultipleNegativesRankingLoss`` is SimCSE's InfoNCE
+(``scale = 1 / temperature``, ``gather_across_devices`` for the negatives of all processes).
+What is SimCSE's own lives here: the two views of each text (the text itself, a crop or a
+deletion, drawn per text and epoch from the seed, so that a resumed fit draws the same ones),
+one forward pass for both views, batches of like lengths, alignment and uniformity, and the
+low-loss warning. On the CPU the attention and dropout of :mod:`skcse._attention` are used.
 
 This module knows nothing of scikit-learn; the estimator in :mod:`skcse.encoder` calls it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
-import os
+import random
+import shutil
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from sentence_transformers import SentenceTransformerTrainer
+from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.base.sampler import DefaultBatchSampler
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from transformers import TrainerCallback
 
 from skcse._attention import fast_dropout
 from skcse._backbone import autocast
-from skcse._distributed import gather, mean_over_ranks, rank_and_size
 from skcse._io import atomic_write
 from skcse._validation import user_stacklevel
 
 __all__ = [
-    "Checkpointer",
+    "LOW_INITIAL_LOSS",
     "alignment_uniformity",
-    "batch_loss",
     "count_steps",
     "epoch_order",
     "make_views",
-    "simcse_loss",
+    "rank_and_size",
     "train_simcse",
 ]
 
-# Both reference recipes (the SimCSE code through the HF Trainer, sentence-transformers' fit)
-# clip the gradient norm at 1.0.
-MAX_GRAD_NORM = 1.0
 # Length grouping sorts pools of this many batches, as the Hugging Face Trainer's
 # group_by_length does: batches are of like lengths, yet drawn from a shuffled pool.
 POOL_BATCHES = 50
@@ -45,181 +58,83 @@ DIAGNOSTIC_SAMPLE = 256
 # A first loss below this means the backbone already solves the task (all-MiniLM-L6-v2 starts
 # at about 3e-4 on reviews); a vanilla masked LM starts above 1.
 LOW_INITIAL_LOSS = 0.01
+# Written beside the Trainer's checkpoints: a checkpoint is resumed only by the same fit.
+FINGERPRINT_FILE = "skcse-fit.json"
 
 
-def simcse_loss(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float, offset: int = 0
-) -> torch.Tensor:
-    """InfoNCE over in-batch negatives: row i of ``z1`` must pick row ``offset + i`` of ``z2``.
+def rank_and_size() -> tuple[int, int]:
+    """Return this process's rank and the number of processes; ``(0, 1)`` when alone."""
+    import torch.distributed as dist
 
-    Parameters
-    ----------
-    z1 : torch.Tensor of shape (batch, dim)
-        The first views' pooled vectors.
-    z2 : torch.Tensor of shape (n, dim)
-        The second views: the same batch (``n == batch``), or the batches of all ranks of a
-        distributed fit, of which this rank's start at row ``offset``.
-    temperature : float
-        Cosine similarities are divided by it.
-    offset : int, default=0
-        Row of ``z2`` that pairs with the first row of ``z1``.
-
-    Returns
-    -------
-    torch.Tensor
-        The mean cross-entropy over the rows of ``z1``, a scalar.
-    """
-    logits = F.normalize(z1, dim=-1) @ F.normalize(z2, dim=-1).T / temperature
-    return F.cross_entropy(logits, torch.arange(offset, offset + len(z1), device=z1.device))
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
-def _view(words: list[str], augment: str, keep: float, generator: torch.Generator) -> str:
-    k = max(1, round(keep * len(words)))
+def _view(text: str, augment: str, keep_range: tuple[float, float], rng: Any) -> str:
+    words = text.split()
+    if augment == "dropout" or len(words) < 2:
+        return text
+    low, high = keep_range
+    k = max(1, round((low + (high - low) * rng.random()) * len(words)))
     if augment == "crop":
-        start = int(torch.randint(len(words) - k + 1, (1,), generator=generator))
+        start = int(rng.integers(len(words) - k + 1))
         return " ".join(words[start : start + k])
-    chosen = torch.randperm(len(words), generator=generator)[:k].sort().values
-    return " ".join(words[i] for i in chosen.tolist())
+    return " ".join(words[i] for i in np.sort(rng.permutation(len(words))[:k]))
 
 
 def make_views(
     texts: Sequence[str],
+    keys: Sequence[int],
     augment: str,
     keep_range: tuple[float, float],
-    generator: torch.Generator,
-) -> tuple[list[str], list[str]] | None:
-    """Draw the two views of each text, or return None when the views are the texts.
+    seed: int,
+    epoch: int = 0,
+) -> tuple[list[str], list[str]]:
+    """Draw the two views of each text.
 
     Parameters
     ----------
     texts : sequence of str
-        One batch.
+        The texts.
+    keys : sequence of int
+        One per text, its row in the training data: the views of a text depend only on
+        ``(seed, epoch, key)``, not on the batch it falls in.
     augment : {"dropout", "crop", "delete"}
         "dropout" keeps the texts (the views differ by dropout alone). "crop" makes each view
         a random contiguous span of the words, "delete" a random subset of them in their
         order; either keeps a fraction of the words drawn uniformly from ``keep_range``
-        (at least one word). Words are split on whitespace.
+        (at least one word). Words are split on whitespace; a single word is kept whole.
     keep_range : (float, float)
         Lowest and highest fraction of words a view keeps.
-    generator : torch.Generator
-        The source of all draws, so that a seed fixes the views.
+    seed, epoch : int
+        Fix the draws.
 
     Returns
     -------
-    (list of str, list of str) or None
-        The first and the second views, or None for "dropout".
+    (list of str, list of str)
+        The first and the second views.
     """
-    if augment == "dropout":
-        return None
-    low, high = keep_range
-    keeps = (low + (high - low) * torch.rand(2, len(texts), generator=generator)).tolist()
     views: tuple[list[str], list[str]] = ([], [])
-    for text_keeps, out in zip(keeps, views, strict=True):
-        for text, keep in zip(texts, text_keeps, strict=True):
-            words = text.split()
-            out.append(_view(words, augment, keep, generator) if len(words) > 1 else text)
+    for text, key in zip(texts, keys, strict=True):
+        rng = np.random.default_rng([seed, epoch, int(key)])
+        for out in views:
+            out.append(_view(text, augment, keep_range, rng))
     return views
 
 
-def batch_loss(
-    model: torch.nn.Module,
-    texts: Sequence[str],
-    *,
-    views: tuple[Sequence[str], Sequence[str]] | None = None,
-    temperature: float,
-    device: torch.device,
-    dtype: torch.dtype | None,
-    gather_negatives: bool = False,
-) -> torch.Tensor:
-    """SimCSE loss of one batch: both views of the B texts go through the model once, as 2B rows.
+class _Views:
+    """Dataset transform: rows ``{"text", "key"}`` become ``{"anchor", "positive"}`` views."""
 
-    ``model`` is a ``SentenceTransformer`` (or a ``DistributedDataParallel`` around one): its
-    tokenizer, truncation and pooling make the vectors. Running both views in one forward pass
-    gives each its own dropout mask (the model must be in train mode) and keeps the matrix
-    products large. Without ``views`` (from
-    :func:`make_views`) both views are the texts themselves, tokenized once. With
-    ``gather_negatives`` in a distributed fit, the second views of all ranks' batches are the
-    candidates.
-    """
-    z1, z2 = _embed_views(model, texts, views, device, dtype)
-    rank, size = rank_and_size()
-    if gather_negatives and size > 1:
-        return simcse_loss(z1, gather(z2), temperature, offset=rank * len(z1))
-    return simcse_loss(z1, z2, temperature)
+    def __init__(self, augment: str, keep_range: tuple[float, float], seed: int) -> None:
+        self.augment, self.keep_range, self.seed = augment, keep_range, seed
+        self.epoch = 0  # set by the batch sampler as each epoch starts
 
-
-def _features(model: torch.nn.Module, texts: Sequence[str], device: torch.device) -> dict:
-    # DistributedDataParallel hides the SentenceTransformer, whose preprocess tokenizes.
-    st = getattr(model, "module", model)
-    features = st.preprocess(list(texts))
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in features.items()}
-
-
-def _embed(model: torch.nn.Module, features: dict, device: torch.device, dtype) -> torch.Tensor:
-    with autocast(device, dtype):
-        return model(features)["sentence_embedding"].float()
-
-
-def _embed_views(
-    model: torch.nn.Module,
-    texts: Sequence[str],
-    views: tuple[Sequence[str], Sequence[str]] | None,
-    device: torch.device,
-    dtype: torch.dtype | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    if views is None:
-        once = _features(model, texts, device)
-        features = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in once.items()}
-    else:
-        features = _features(model, [*views[0], *views[1]], device)
-    return _embed(model, features, device, dtype).chunk(2)
-
-
-@torch.no_grad()
-def alignment_uniformity(
-    model: torch.nn.Module,
-    texts: Sequence[str],
-    *,
-    augment: str,
-    keep_range: tuple[float, float],
-    seed: int,
-    batch_size: int,
-    device: torch.device,
-    dtype: torch.dtype | None,
-) -> tuple[float, float]:
-    """Alignment and uniformity (Wang & Isola, 2020) of unit-length embeddings.
-
-    Alignment is the mean squared distance between the two training views of a text (drawn
-    as in training, in train mode): lower means positives sit closer. Uniformity is the log of
-    the mean of ``exp(-2 * squared distance)`` over all pairs of texts, embedded in eval mode:
-    lower means the texts spread more evenly over the sphere. Both use the same
-    ``DIAGNOSTIC_SAMPLE`` texts and the same random draws for a given ``seed``, in batches of
-    ``batch_size``, and leave torch's global random state as they found it, so that training
-    is unchanged by them.
-
-    Returns
-    -------
-    alignment, uniformity : float
-    """
-    devices = [device] if device.type == "cuda" else []
-    was_training = model.training
-    squared, unit = [], []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        pick = torch.randperm(len(texts), generator=generator)[:DIAGNOSTIC_SAMPLE].tolist()
-        for start in range(0, len(pick), batch_size):
-            chunk = [texts[i] for i in pick[start : start + batch_size]]
-            model.train()
-            views = make_views(chunk, augment, keep_range, generator)
-            z1, z2 = _embed_views(model, chunk, views, device, dtype)
-            squared.append((F.normalize(z1, dim=-1) - F.normalize(z2, dim=-1)).pow(2).sum(-1))
-            model.eval()
-            features = _features(model, chunk, device)
-            unit.append(F.normalize(_embed(model, features, device, dtype), dim=-1))
-    model.train(was_training)
-    uniformity = torch.pdist(torch.cat(unit)).pow(2).mul(-2).exp().mean().log()
-    return float(torch.cat(squared).mean()), float(uniformity)
+    def __call__(self, batch: dict[str, list]) -> dict[str, list[str]]:
+        anchor, positive = make_views(
+            batch["text"], batch["key"], self.augment, self.keep_range, self.seed, self.epoch
+        )
+        return {"anchor": anchor, "positive": positive}
 
 
 def count_steps(
@@ -228,7 +143,7 @@ def count_steps(
     """Count the optimizer steps.
 
     A trailing batch of one text has no negative and is skipped; with ``drop_last`` (a
-    distributed fit, whose ranks must gather batches of one size) any partial batch is.
+    distributed fit, whose processes gather batches of one size) any partial batch is.
     """
     smallest = batch_size if drop_last else 2
     per_epoch = n_samples // batch_size + (1 if n_samples % batch_size >= smallest else 0)
@@ -261,58 +176,113 @@ def epoch_order(
     return torch.cat([*shuffled, *partial]).tolist()
 
 
-def _linear_schedule(warmup_steps: int, total_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+class SimCSEBatchSampler(DefaultBatchSampler):
+    """Batches of :func:`epoch_order`, without a batch of one text; sets the views' epoch.
 
-    return factor
-
-
-class Checkpointer:
-    """Writes and reads one training checkpoint file, atomically.
-
-    Parameters
-    ----------
-    folder : str or path-like
-        Where ``checkpoint.pt`` lives; created on the first save.
-    every : int
-        Save after every ``every`` optimizer steps.
-    fingerprint : str
-        Identifies the parameters and data; a checkpoint with another fingerprint is ignored.
+    In a distributed fit the sampler yields whole global batches, ``world_size`` consecutive
+    batches, which accelerate deals out to the processes in turn.
     """
 
-    FILE = "checkpoint.pt"
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        *,
+        views: _Views,
+        lengths: list[int],
+        group_by_length: bool,
+    ) -> None:
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+        self.views, self.lengths, self.group_by_length = views, lengths, group_by_length
 
-    def __init__(self, folder: str | os.PathLike[str], every: int, fingerprint: str) -> None:
-        self.path = Path(folder) / self.FILE
-        self.every = every
-        self.fingerprint = fingerprint
+    def __len__(self) -> int:
+        size = rank_and_size()[1]
+        return count_steps(len(self.lengths), self.batch_size * size, 1, None, size > 1) * size
 
-    def load(self) -> dict[str, Any] | None:
-        """Return the saved state, or None when there is none for this fingerprint."""
-        if not self.path.is_file():
-            return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != self.fingerprint:
-            warnings.warn(
-                f"{self.path} belongs to a fit with other parameters or data; "
-                "training starts afresh and will replace it.",
-                UserWarning,
-                stacklevel=user_stacklevel(),
-            )
-            return None
-        return state
+    def __iter__(self) -> Iterator[list[int]]:
+        self.views.epoch = self.epoch
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        size = rank_and_size()[1]
+        order = epoch_order(self.lengths, self.batch_size * size, generator, self.group_by_length)
+        for i in range(len(self)):
+            yield order[i * self.batch_size : (i + 1) * self.batch_size]
 
-    def save(self, state: dict[str, Any]) -> None:
-        """Write ``state`` to a temporary file, then rename it over the checkpoint."""
-        with atomic_write(self.path) as handle:
-            torch.save({**state, "fingerprint": self.fingerprint}, handle)
 
-    def remove(self) -> None:
-        """Delete the checkpoint once the fit it belongs to has finished."""
-        self.path.unlink(missing_ok=True)
+class SimCSELoss(MultipleNegativesRankingLoss):
+    """MNRL whose two views of a batch share one forward pass of 2B rows.
+
+    The views are sentences of one kind, so their columns merge (sentence-transformers keeps
+    the first column apart, in case it holds queries); the matrix products are larger and
+    the step faster on a CPU. The similarities are computed in float32 also under mixed
+    precision: in bf16 a cosine carries 3 significant digits, and the scale multiplies its
+    error by 20.
+    """
+
+    def forward(self, sentence_features: Any, labels: Any) -> torch.Tensor:
+        embeddings = embed_columns(self.model, sentence_features, separate_first=False)
+        with torch.autocast(embeddings[0].device.type, enabled=False):
+            return self.compute_loss_from_embeddings([e.float() for e in embeddings], labels)
+
+
+def _simcse_loss(model: Any, temperature: float, gather: bool) -> SimCSELoss:
+    return SimCSELoss(model, scale=1.0 / temperature, gather_across_devices=gather)
+
+
+def _embed(model: Any, texts: Sequence[str], device: torch.device, dtype) -> torch.Tensor:
+    features = model.preprocess(list(texts))
+    features = {k: v.to(device) if torch.is_tensor(v) else v for k, v in features.items()}
+    with autocast(device, dtype):
+        return F.normalize(model(features)["sentence_embedding"].float(), dim=-1)
+
+
+@torch.no_grad()
+def alignment_uniformity(
+    model: Any,
+    texts: Sequence[str],
+    *,
+    augment: str,
+    keep_range: tuple[float, float],
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> tuple[float, float]:
+    """Alignment and uniformity (Wang & Isola, 2020) of unit-length embeddings.
+
+    Alignment is the mean squared distance between the two training views of a text (drawn
+    as in training, in train mode): lower means positives sit closer. Uniformity is the log of
+    the mean of ``exp(-2 * squared distance)`` over all pairs of texts, embedded in eval mode:
+    lower means the texts spread more evenly over the sphere. Both use the same
+    ``DIAGNOSTIC_SAMPLE`` texts and the same random draws for a given ``seed``, in batches of
+    ``batch_size``, and leave torch's global random state as they found it, so that training
+    is unchanged by them.
+
+    Returns
+    -------
+    alignment, uniformity : float
+    """
+    devices = [device] if device.type == "cuda" else []
+    was_training = model.training
+    squared, unit = [], []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        pick = np.random.default_rng(seed).permutation(len(texts))[:DIAGNOSTIC_SAMPLE]
+        for start in range(0, len(pick), batch_size):
+            keys = pick[start : start + batch_size].tolist()
+            chunk = [texts[i] for i in keys]
+            model.train()
+            first, second = make_views(chunk, keys, augment, keep_range, seed)
+            z1, z2 = _embed(model, first + second, device, dtype).chunk(2)
+            squared.append((z1 - z2).pow(2).sum(-1))
+            model.eval()
+            unit.append(_embed(model, chunk, device, dtype))
+    model.train(was_training)
+    uniformity = torch.pdist(torch.cat(unit)).pow(2).mul(-2).exp().mean().log()
+    return float(torch.cat(squared).mean()), float(uniformity)
 
 
 def _warn_low_initial_loss(loss: float, augment: str) -> None:
@@ -339,20 +309,88 @@ def _warn_low_initial_loss(loss: float, augment: str) -> None:
     )
 
 
-def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    from torch.nn.parallel import DistributedDataParallel
+class _Watch(TrainerCallback):
+    """Stops on a non-finite loss, warns on a low first one, keeps each step's rate.
 
-    # Some parameters (a BERT pooler, say) never take part in the loss, which
-    # DistributedDataParallel refuses unless told to look for them.
-    return DistributedDataParallel(
-        model,
-        device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=True,
+    It also skips the checkpoint the Trainer would write after the last step.
+    """
+
+    def __init__(self, augment: str, total: int) -> None:
+        self.augment, self.total, self.rate = augment, total, None
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kwargs) -> None:
+        self.rate = optimizer.param_groups[0]["lr"]
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        # The Trainer also saves after the last step; that checkpoint would only be removed.
+        if state.global_step >= state.max_steps:
+            control.should_save = False
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        if "loss" not in logs:
+            return
+        # The Trainer logs the rate of the next step; the history wants this step's.
+        state.log_history[-1]["learning_rate"] = self.rate
+        if not math.isfinite(logs["loss"]):
+            raise FloatingPointError(
+                f"The SimCSE loss became {logs['loss']} at step {state.global_step} of "
+                f"{self.total}; lower learning_rate or raise temperature. The estimator was not "
+                "fitted."
+            )
+        if state.global_step == 1 and logs["loss"] < LOW_INITIAL_LOSS:
+            _warn_low_initial_loss(logs["loss"], self.augment)
+
+
+class _Trainer(SentenceTransformerTrainer):
+    # Its model-card callback copies training texts into the card that save writes, and
+    # embeds some of them in a pass of its own: private corpora stay out of it.
+    def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
+        pass
+
+
+def _resume_point(folder: Path | None, fingerprint: str) -> tuple[str | None, list[float]]:
+    """Return the last complete checkpoint and the diagnosis made before the first step.
+
+    Checkpoints of another fit (another fingerprint) are removed, with a warning.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if folder is None or not folder.is_dir():
+        return None, []
+    # The Trainer writes its state file last: a folder without it is a save cut short.
+    complete = [
+        path
+        for path in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if (path / TRAINER_STATE_NAME).is_file() and path.name.rsplit("-", 1)[1].isdigit()
+    ]
+    if not complete:
+        return None, []
+    last = str(max(complete, key=lambda path: int(path.name.rsplit("-", 1)[1])))
+    marker = folder / FINGERPRINT_FILE
+    saved = json.loads(marker.read_text()) if marker.is_file() else {}
+    if saved.get("fingerprint") == fingerprint:
+        return last, saved["diagnosis"]
+    warnings.warn(
+        f"The checkpoints in {folder} belong to a fit with other parameters or data; training "
+        "starts afresh and will replace them.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
     )
+    _remove_checkpoints(folder)
+    return None, []
+
+
+def _remove_checkpoints(folder: Path) -> None:
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    for path in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        shutil.rmtree(path)
+    (folder / FINGERPRINT_FILE).unlink(missing_ok=True)
 
 
 def train_simcse(
-    model: torch.nn.Module,
+    model: Any,
     texts: Sequence[str],
     *,
     batch_size: int,
@@ -364,24 +402,25 @@ def train_simcse(
     temperature: float,
     device: torch.device,
     dtype: torch.dtype | None,
-    generator: torch.Generator,
+    seed: int,
     augment: str = "dropout",
     keep_range: tuple[float, float] = (0.3, 1.0),
     group_by_length: bool = False,
     gather_negatives: bool = True,
-    checkpointer: Checkpointer | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_steps: int = 100,
+    fingerprint: str = "",
     progress: bool = False,
 ) -> tuple[dict[str, list[float]], int]:
-    """Train ``model`` in place with unsupervised SimCSE.
+    """Train ``model`` in place with unsupervised SimCSE on a ``SentenceTransformerTrainer``.
 
     Parameters
     ----------
     model : sentence_transformers.SentenceTransformer
         Its transformer's weights are trained; its tokenizer, truncation and pooling make the
         vectors.
-    generator : torch.Generator
-        Drives the data order and the views; dropout draws from torch's global generator,
-        which the caller seeds.
+    seed : int
+        Fixes the data order, the views and the dropout masks.
     augment : {"dropout", "crop", "delete"}, default="dropout"
         How the two views of a text differ beyond dropout (see :func:`make_views`).
     keep_range : (float, float), default=(0.3, 1.0)
@@ -389,12 +428,13 @@ def train_simcse(
     group_by_length : bool, default=False
         Batch texts of like lengths together (see :func:`epoch_order`).
     gather_negatives : bool, default=True
-        In a distributed fit (see :mod:`skcse._distributed`), score each rank's texts against
-        the second views of all ranks. Each rank takes ``batch_size`` texts of every global
-        batch of ``world_size * batch_size``; a partial global batch is skipped.
-    checkpointer : Checkpointer or None
-        If given, the model, optimizer, schedule, random states and data order are saved
-        every ``checkpointer.every`` steps, and a matching checkpoint is resumed from.
+        In a distributed fit, score each process's texts against the second views of all
+        processes. Each process takes ``batch_size`` texts of every global batch of
+        ``world_size * batch_size``; a partial global batch is skipped.
+    checkpoint_dir : str or None
+        If given, the Trainer's checkpoints are written there every ``checkpoint_steps``
+        steps, and the last one is resumed from when its ``fingerprint`` matches; they are
+        removed when training ends.
 
     Returns
     -------
@@ -410,48 +450,17 @@ def train_simcse(
     FloatingPointError
         If a loss is not finite; the message names the step.
     """
-    rank, size = rank_and_size()
-    global_batch = batch_size * size
-    total = count_steps(len(texts), global_batch, epochs, max_steps, drop_last=size > 1)
-    history: dict[str, list[float]] = {
-        "loss": [],
-        "learning_rate": [],
-        "alignment": [],
-        "uniformity": [],
-    }
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from transformers import PrinterCallback
+    from transformers import logging as hf_logging
+
+    size = rank_and_size()[1]
+    total = count_steps(len(texts), batch_size * size, epochs, max_steps, drop_last=size > 1)
+    history: dict[str, list[float]] = {"loss": [], "learning_rate": [], "alignment": []}
+    history["uniformity"] = []
     if total == 0:
         return history, 0
-    # Biases and normalization weights take no weight decay, as in the reference recipes.
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=learning_rate,
-        # One kernel for all parameters instead of a loop over them; same arithmetic.
-        fused=device.type in ("cpu", "cuda"),
-    )
-    warmup_steps = math.ceil(warmup_ratio * total)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup_steps, total))
-    step, start, order = 0, 0, None
-    saved = checkpointer.load() if checkpointer is not None else None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        if device.type == "cuda" and "cuda_rng" in saved:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        history, step, start, order = (
-            saved["history"],
-            saved["step"],
-            saved["start"],
-            saved["order"],
-        )
-    resumed_from = step
 
     def diagnose() -> None:
         alignment, uniformity = alignment_uniformity(
@@ -459,7 +468,7 @@ def train_simcse(
             texts,
             augment=augment,
             keep_range=keep_range,
-            seed=generator.initial_seed(),
+            seed=seed,
             batch_size=batch_size,
             device=device,
             dtype=dtype,
@@ -467,75 +476,79 @@ def train_simcse(
         history["alignment"].append(alignment)
         history["uniformity"].append(uniformity)
 
-    lengths = [len(text) for text in texts]
-    model.train()
-    with (
-        fast_dropout(model[0].auto_model, device),
-        tqdm(
-            total=total,
-            initial=step,
-            desc="SimCSE fit",
-            unit="step",
-            disable=not progress or rank > 0,
-        ) as bar,
-    ):
-        runner = _data_parallel(model, device) if size > 1 else model
-        if step == 0:
-            diagnose()
-        while step < total:
-            if order is None:
-                order, start = epoch_order(lengths, global_batch, generator, group_by_length), 0
-            while step < total and len(order) - start >= (global_batch if size > 1 else 2):
-                first = start + rank * batch_size
-                batch = [texts[i] for i in order[first : first + batch_size]]
-                loss = batch_loss(
-                    runner,
-                    batch,
-                    views=make_views(batch, augment, keep_range, generator),
-                    temperature=temperature,
-                    device=device,
-                    dtype=dtype,
-                    gather_negatives=gather_negatives,
-                )
-                value = mean_over_ranks(loss)
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"The SimCSE loss became {value} at step {step + 1} of {total}; "
-                        "lower learning_rate or raise temperature. The estimator was not fitted."
-                    )
-                if step == 0 and value < LOW_INITIAL_LOSS:
-                    _warn_low_initial_loss(value, augment)
-                history["loss"].append(value)
-                history["learning_rate"].append(scheduler.get_last_lr()[0])
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step, start = step + 1, start + global_batch
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.3g}")
-                if checkpointer is not None and step % checkpointer.every == 0 and step < total:
-                    checkpointer.save(
-                        {
-                            "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "generator": generator.get_state(),
-                            "torch_rng": torch.get_rng_state(),
-                            **(
-                                {"cuda_rng": torch.cuda.get_rng_state(device)}
-                                if device.type == "cuda"
-                                else {}
-                            ),
-                            "history": history,
-                            "step": step,
-                            "start": start,
-                            "order": order,
-                        }
-                    )
-            order = None
-        diagnose()
-    if checkpointer is not None:
-        checkpointer.remove()
-    return history, resumed_from
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    resume, first = _resume_point(folder, fingerprint)
+    views = _Views(augment, keep_range, seed)
+    dataset = Dataset.from_dict({"text": list(texts), "key": list(range(len(texts)))})
+    with tempfile.TemporaryDirectory(prefix="skcse-fit-") as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(folder or scratch),
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            max_steps=-1 if max_steps is None else max_steps,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            warmup_steps=math.ceil(warmup_ratio * total),
+            lr_scheduler_type="linear",
+            bf16=dtype == torch.bfloat16,
+            fp16=dtype == torch.float16,
+            use_cpu=device.type == "cpu",
+            seed=seed,
+            batch_sampler=functools.partial(
+                SimCSEBatchSampler,
+                views=views,
+                lengths=[len(text) for text in texts],
+                group_by_length=group_by_length,
+            ),
+            dataloader_drop_last=size > 1,
+            # Some parameters (a BERT pooler, say) never take part in the loss, which
+            # DistributedDataParallel refuses unless told to look for them.
+            ddp_find_unused_parameters=True,
+            logging_steps=1,
+            logging_nan_inf_filter=False,
+            save_strategy="no" if folder is None else "steps",
+            save_steps=checkpoint_steps,
+            save_total_limit=1,
+            report_to="none",
+            disable_tqdm=not progress,
+        )
+        # The Trainer seeds Python's and numpy's global generators; the caller's stay as
+        # they were (torch's is forked by the estimator).
+        states = random.getstate(), np.random.get_state()  # noqa: NPY002 (the legacy global)
+        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()  # the Trainer's notes on its own defaults
+        if not progress:  # checkpoints' "Writing model shards" bars
+            hf_logging.disable_progress_bar()
+        try:
+            trainer = _Trainer(
+                model=model,
+                args=args,
+                train_dataset=dataset.with_transform(views),
+                loss=_simcse_loss(model, temperature, gather_negatives and size > 1),
+                callbacks=[_Watch(augment, total)],
+            )
+            trainer.remove_callback(PrinterCallback)  # prints every log line when tqdm is off
+            with fast_dropout(model[0].auto_model, device):
+                if resume is None:
+                    diagnose()
+                    if folder is not None and rank_and_size()[0] == 0:
+                        diagnosis = [history["alignment"][0], history["uniformity"][0]]
+                        marker = {"fingerprint": fingerprint, "diagnosis": diagnosis}
+                        with atomic_write(folder / FINGERPRINT_FILE) as handle:
+                            handle.write(json.dumps(marker).encode())
+                else:
+                    history["alignment"], history["uniformity"] = [first[0]], [first[1]]
+                trainer.train(resume_from_checkpoint=resume)
+                diagnose()
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
+            random.setstate(states[0])
+            np.random.set_state(states[1])  # noqa: NPY002
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    history["loss"] = [entry["loss"] for entry in logged]
+    history["learning_rate"] = [entry["learning_rate"] for entry in logged]
+    if folder is not None and rank_and_size()[0] == 0:
+        _remove_checkpoints(folder)
+    return history, 0 if resume is None else int(Path(resume).name.rsplit("-", 1)[1])

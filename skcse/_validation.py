@@ -115,8 +115,9 @@ def user_stacklevel() -> int:
     """Return the ``stacklevel`` that makes a warning point at the user's own code.
 
     Call it in the function that warns. The frames of skcse, scikit-learn (its ``_fit_context``
-    wrapper, a Pipeline, a search) and joblib (which a Pipeline calls its steps through) are
-    skipped, so that the warning names the line that called ``fit``, however deep.
+    wrapper, a Pipeline, a search), joblib (which a Pipeline calls its steps through) and the
+    training libraries (sentence-transformers, transformers, accelerate, torch) are skipped,
+    so that the warning names the line that called ``fit``, however deep.
 
     Returns
     -------
@@ -126,9 +127,12 @@ def user_stacklevel() -> int:
     import joblib
     import sklearn
 
+    # Training warns from within the Trainer of sentence-transformers and transformers.
+    libraries = ("skcse", "sentence_transformers", "transformers", "accelerate", "torch")
     inside = tuple(
         os.path.dirname(module.__file__) + os.sep
-        for module in (sys.modules["skcse"], sklearn, joblib)
+        for module in (*(sys.modules.get(name) for name in libraries), sklearn, joblib)
+        if module is not None
     )
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(inside):

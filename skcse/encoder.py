@@ -87,7 +87,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     weight_decay : float, default=0.0
         AdamW weight decay (not applied to biases and normalization weights).
     warmup_ratio : float, default=0.0
-        Fraction of the steps with a linear warm-up; the rate then decays linearly to 0.
+        Fraction of the steps with a linear warm-up from 0; the rate then decays linearly to 0
+        (transformers' linear schedule).
     temperature : float, default=0.05
         Cosine similarities are divided by it before the softmax.
     dropout : float or None, default=None
@@ -112,17 +113,19 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         Compute precision for training (autocast) and ``transform`` (bf16 weights under
         bf16, autocast under fp16). "auto" is bf16 where the hardware computes it natively
-        (CPUs with AMX or AVX512-BF16, bf16-capable GPUs) and fp32 elsewhere; "fp32" forces
-        fp32. ``model_`` and the returned vectors stay float32 in all cases.
+        (CPUs with AMX or AVX512-BF16, bf16-capable GPUs) and fp32 elsewhere, also where
+        ``ONEDNN_MAX_CPU_ISA`` or ``ATEN_CPU_CAPABILITY`` caps torch below bf16; "fp32"
+        forces fp32. ``model_`` and the returned vectors stay float32 in all cases.
     random_state : int, RandomState instance or None, default=None
-        Seeds the data order and the dropout masks. The same value gives identical
+        Seeds the data order, the views and the dropout masks. The same value gives identical
         embeddings on the same machine.
     checkpoint_dir : str, path-like or None, default=None
-        If set, training state (model, optimizer, schedule, random states, data order) is
-        written atomically to ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_steps``
-        steps. A later ``fit`` with the same parameters and data resumes from it and ends
-        with the same weights as an uninterrupted fit; the file is removed when a fit
-        finishes. A checkpoint of other parameters or data is ignored with a warning.
+        If set, the training state (model, optimizer, schedule, random states) is saved by
+        sentence-transformers' Trainer to ``checkpoint_dir/checkpoint-N`` every
+        ``checkpoint_steps`` steps, keeping the last. A later ``fit`` with the same
+        parameters and data resumes from the last complete checkpoint and ends with the same
+        weights as an uninterrupted fit; the checkpoints are removed when a fit finishes.
+        Checkpoints of other parameters or data are removed, with a warning.
     checkpoint_steps : int, default=100
         Steps between checkpoints.
     group_by_length : bool, default=False
@@ -138,8 +141,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         task of one batch of ``world_size * batch_size`` texts) or only of its own process's
         batch. Ignored in a single process.
     verbose : int, default=0
-        0 prints nothing; 1 shows progress bars for fit (with the running loss) and
-        transform.
+        0 prints nothing; 1 shows the Trainer's progress bar and loss lines for fit, and a
+        progress bar for transform.
 
     Attributes
     ----------
@@ -180,13 +183,16 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     A trailing batch of a single text has no negative, so it is skipped. Duplicate texts
     within one batch are false negatives; drop duplicates before ``fit``.
 
+    Training runs on sentence-transformers' ``SentenceTransformerTrainer`` with a
+    ``MultipleNegativesRankingLoss`` (``scale = 1 / temperature``) whose two views share one
+    forward pass; on the CPU, attention and dropout run through skcse's cheaper kernels.
+
     Launched by ``torchrun --nproc_per_node=N`` (``WORLD_SIZE`` > 1), ``fit`` trains with
-    ``DistributedDataParallel``: it joins the process group (starting it with NCCL on CUDA or
-    gloo on the CPU unless the script already did), puts each process on its own GPU
-    (``cuda:LOCAL_RANK``), and every step takes a global batch of ``N * batch_size`` texts, of
-    which each process encodes ``batch_size``. All processes must be given the same texts; a
-    trailing partial global batch is skipped, and ``checkpoint_dir`` is not supported there.
-    Every process ends with the same ``model_``.
+    ``DistributedDataParallel`` through accelerate, which starts the process group (NCCL on
+    CUDA, gloo on the CPU) and puts each process on its own GPU; every step takes a global
+    batch of ``N * batch_size`` texts, of which each process encodes ``batch_size``. All
+    processes must be given the same texts; a trailing partial global batch is skipped, and
+    ``checkpoint_dir`` is not supported there. Every process ends with the same ``model_``.
 
     Examples
     --------
@@ -337,7 +343,6 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         import torch
 
-        from skcse import _distributed
         from skcse._backbone import (
             load_backbone,
             resolve_device,
@@ -353,18 +358,16 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 "SimCSE needs at least 2 texts to train: the other texts of a batch are the "
                 f"negatives, and X holds {len(texts)}. Use epochs=0 to only load the backbone."
             )
-        device = _distributed.join(resolve_device(self.device))
-        dtype = resolve_precision(self.precision, device)
+        device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        rank, size = _distributed.rank_and_size()
-        if size > 1:
-            self._check_distributed(texts)
-            seed = _distributed.agree_on_seed(seed)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            device, seed = self._join_processes(texts, device, seed)
+        dtype = resolve_precision(self.precision, device)
         devices = [device] if device.type == "cuda" else []
-        # Seed dropout (and any freshly initialised weights) without touching the caller's RNG;
-        # each rank draws its own dropout masks, and shuffles the data with the common seed.
+        # Seed freshly initialised weights without touching the caller's RNG; the Trainer
+        # seeds the dropout masks from the same seed.
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed + rank)
+            torch.manual_seed(seed)
             transformer = load_backbone(
                 self.model_name_or_path,
                 self.dropout,
@@ -385,12 +388,14 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 temperature=self.temperature,
                 device=device,
                 dtype=dtype,
-                generator=torch.Generator().manual_seed(seed),
+                seed=seed,
                 augment=self.augment,
                 keep_range=tuple(self.keep_range),
                 group_by_length=bool(self.group_by_length),
                 gather_negatives=bool(self.gather_negatives),
-                checkpointer=self._checkpointer(texts),
+                checkpoint_dir=self.checkpoint_dir,
+                checkpoint_steps=self.checkpoint_steps,
+                fingerprint=self._fingerprint(texts),
                 progress=self.verbose > 0,
             )
         model.eval()
@@ -403,40 +408,45 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.resumed_from_step_ = resumed_from
         return self
 
-    def _check_distributed(self, texts: list[str]) -> None:
+    def _join_processes(self, texts: list[str], device, seed: int):
+        """Join the processes ``torchrun`` started; return this one's device and rank 0's seed.
+
+        accelerate starts the process group (NCCL on CUDA, gloo on the CPU) and gives each
+        process its GPU. Every process checks the same things, so that none raises alone and
+        leaves the others waiting.
+        """
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list, gather_object
         from joblib import hash as joblib_hash
 
-        from skcse import _distributed
-
-        # First, and on every rank: a rank that raised alone would leave the others waiting.
-        _distributed.check_same_texts(joblib_hash(texts))
-        size = _distributed.rank_and_size()[1]
+        state = PartialState(cpu=device.type == "cpu")
+        if len(set(gather_object([joblib_hash(texts)]))) > 1:
+            raise ValueError(
+                "Distributed fit needs the same texts on every rank (each rank takes its own "
+                f"slice of every batch), but the {state.num_processes} ranks were given "
+                "different texts."
+            )
         if self.checkpoint_dir is not None:
             raise ValueError(
                 "checkpoint_dir is not supported in a distributed fit; set it to None."
             )
-        needed = size * self.batch_size
+        needed = state.num_processes * self.batch_size
         if len(texts) < needed and self.epochs > 0 and self.max_steps != 0:
             raise ValueError(
-                f"A distributed fit over {size} processes takes global batches of "
-                f"{size} x batch_size = {needed} texts, and X holds {len(texts)}; "
-                "lower batch_size or use fewer processes."
+                f"A distributed fit over {state.num_processes} processes takes global batches "
+                f"of {state.num_processes} x batch_size = {needed} texts, and X holds "
+                f"{len(texts)}; lower batch_size or use fewer processes."
             )
+        return state.device, int(broadcast_object_list([seed])[0])
 
-    def _checkpointer(self, texts: list[str]):
+    def _fingerprint(self, texts: list[str]) -> str:
         from joblib import hash as joblib_hash
 
-        from skcse._training import Checkpointer
-
-        if self.checkpoint_dir is None:
-            return None
         # Everything that shapes the training run, and nothing that only says where or how
-        # loudly: a resumed fit must be the same fit. random_state is part of it; the random
-        # states themselves are restored from the checkpoint.
+        # loudly: a resumed fit must be the same fit.
         ignored = {"checkpoint_dir", "checkpoint_steps", "verbose"}
         params = {k: v for k, v in self.get_params().items() if k not in ignored}
-        fingerprint = joblib_hash((params, texts))
-        return Checkpointer(self.checkpoint_dir, self.checkpoint_steps, fingerprint)
+        return joblib_hash((params, texts))
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit on ``X``, then embed it.

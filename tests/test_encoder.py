@@ -24,7 +24,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from conftest import call_in_fresh_process
 from skcse import SimCSEEncoder
-from skcse._training import batch_loss
+from skcse._training import _simcse_loss
 
 FAST = dict(batch_size=8, max_seq_length=32, precision="fp32", device="cpu")
 ANY_PRECISION = dict(batch_size=8, max_seq_length=32, device="cpu")
@@ -290,7 +290,8 @@ def test_history_steps_and_linear_schedule(tiny_bert, texts):
     assert encoder.n_steps_ == 10
     assert len(encoder.history_["loss"]) == len(encoder.history_["learning_rate"]) == 10
     lrs = np.array(encoder.history_["learning_rate"])
-    np.testing.assert_allclose(lrs[:3], [0.5 * 3e-5, 3e-5, 3e-5])  # warm-up: ceil(0.2 * 10) steps
+    # transformers' linear warm-up over ceil(0.2 * 10) steps starts at 0.
+    np.testing.assert_allclose(lrs[:3], [0.0, 0.5 * 3e-5, 3e-5])
     assert np.all(np.diff(lrs[2:]) < 0)  # then linear decay towards 0
     assert lrs[-1] == pytest.approx(3e-5 / 8)
     assert np.all(np.isfinite(encoder.history_["loss"]))
@@ -365,33 +366,27 @@ def test_two_views_differ_only_through_dropout(tiny_bert, texts):
 
 
 def test_loss_equals_sentence_transformers_mnrl(tiny_model, texts):
-    """With dropout off, skcse's loss is MultipleNegativesRankingLoss on pairs [s, s]."""
+    """With dropout off, the one-pass loss of both views is MNRL's, column by column."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from skcse._backbone import load_backbone, sentence_transformer
 
-    batch = texts[:16]
-    temperature = 0.05
+    batch, temperature = texts[:16], 0.05
     transformer = load_backbone(tiny_model, dropout=0.0, max_seq_length=128)
     model = sentence_transformer(transformer, "mean", False, "cpu").train()
-    ours = batch_loss(
-        model,
-        batch,
-        temperature=temperature,
-        device=torch.device("cpu"),
-        dtype=None,
-    ).item()
+    features = model.preprocess(batch)
+    with torch.no_grad():
+        ours = _simcse_loss(model, temperature, gather=False)([features, dict(features)], None)
 
     st = SentenceTransformer(tiny_model, device="cpu")
     st.max_seq_length = 128
     st.eval()  # the reference run without dropout
     mnrl = MultipleNegativesRankingLoss(st, scale=1 / temperature)
-    features = st.preprocess(batch)
     with torch.no_grad():
         reference = mnrl([features, dict(features)], None).item()
-    assert ours == pytest.approx(reference, abs=1e-4)
-    assert ours > 0.01  # a random tiny model has something to learn: the check is not vacuous
+    assert ours.item() == pytest.approx(reference, abs=1e-4)
+    assert ours.item() > 0.01  # a random tiny model has something to learn: not vacuous
 
 
 @pytest.mark.parametrize("precision", ["fp32", "auto"])
@@ -430,7 +425,8 @@ def test_verbose_zero_prints_nothing_and_one_shows_bars(tiny_bert, texts, capfd)
     assert out == "" and err == ""
     _fitted(tiny_bert, texts, verbose=1).transform(texts)
     out, err = capfd.readouterr()
-    assert "SimCSE fit" in err and "loss=" in err
+    # The Trainer's step bar and loss lines, then sentence-transformers' encode bar.
+    assert "6/6" in err and "'loss'" in out + err
     assert "Batches" in err  # sentence-transformers' encode bar
 
 
@@ -614,6 +610,10 @@ def test_documented_edge_cases_embed_without_error(tiny_bert, texts, case):
 CHECKPOINTED = dict(FAST, epochs=3, checkpoint_steps=4, random_state=0, augment="crop")
 
 
+def _checkpoints(folder):
+    return sorted(path.name for path in folder.glob("checkpoint-*"))
+
+
 def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):
     """A process killed after its second checkpoint; the next fit picks up from there."""
     ckpt = tmp_path / "ckpt"
@@ -622,31 +622,32 @@ def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):
         f"""
         import os, signal
         import numpy as np
-        import skcse._training as training
+        from transformers import Trainer
         from skcse import SimCSEEncoder
 
-        save, saves = training.Checkpointer.save, []
+        save, saves = Trainer._save_checkpoint, []
 
-        def save_then_die(self, state):
-            save(self, state)
-            saves.append(state["step"])
+        def save_then_die(self, *args, **kwargs):
+            save(self, *args, **kwargs)
+            saves.append(self.state.global_step)
             if len(saves) == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        training.Checkpointer.save = save_then_die
+        Trainer._save_checkpoint = save_then_die
         texts = np.load({str(tmp_path / "texts.npy")!r}).tolist()
         SimCSEEncoder({tiny_bert!r}, checkpoint_dir={str(ckpt)!r}, **{CHECKPOINTED!r}).fit(texts)
         """
     )
     killed = subprocess.run([sys.executable, "-c", script])
     assert killed.returncode == -9
-    assert (ckpt / "checkpoint.pt").is_file()
-    assert list(ckpt.iterdir()) == [ckpt / "checkpoint.pt"]  # no temporary file left behind
+    assert _checkpoints(ckpt) == ["checkpoint-8"]  # the Trainer keeps the last one
+    (ckpt / "checkpoint-12").mkdir()  # as a process killed while saving leaves it
+    (ckpt / "checkpoint-12" / "model.safetensors").write_bytes(b"cut short")
 
     resumed = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
     assert resumed.resumed_from_step_ == 8
     assert resumed.n_steps_ == 18 and len(resumed.history_["loss"]) == 18
-    assert not (ckpt / "checkpoint.pt").exists()  # removed once the fit finished
+    assert list(ckpt.iterdir()) == []  # removed once the fit finished
 
     straight = SimCSEEncoder(tiny_bert, **CHECKPOINTED).fit(texts)
     assert straight.resumed_from_step_ == 0
@@ -663,12 +664,14 @@ def test_checkpoint_of_other_data_is_ignored_with_a_warning(
     import skcse._training as training
 
     ckpt = tmp_path / "ckpt"
-    monkeypatch.setattr(training.Checkpointer, "remove", lambda self: None)  # keep the last one
+    monkeypatch.setattr(training, "_remove_checkpoints", lambda folder: None)  # keep the last
     SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
-    assert (ckpt / "checkpoint.pt").is_file()
+    assert _checkpoints(ckpt) == ["checkpoint-16"]
+    monkeypatch.undo()
     with pytest.warns(UserWarning, match="other parameters or data"):
         other = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts[:40])
     assert other.resumed_from_step_ == 0
+    assert list(ckpt.iterdir()) == []
 
 
 def test_fit_transform_remembers_the_training_embedding(tiny_bert, texts, monkeypatch):
@@ -753,3 +756,22 @@ def test_bf16_transforms_of_one_encoder_from_several_threads(tiny_bert, texts):
     for result in results:
         np.testing.assert_array_equal(result, expected)
     assert next(encoder.model_.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("isa", "capability", "expected"),
+    [
+        ("ALL", "AVX512", torch.bfloat16),
+        ("AVX512_CORE_AMX", "AVX512", torch.bfloat16),
+        ("AVX2", "AVX512", None),  # oneDNN capped: its bf16 kernels would be emulated
+        ("avx512_core", "AVX512", None),
+        ("ALL", "AVX2", None),  # ATEN_CPU_CAPABILITY=avx2: torch's own kernels capped
+    ],
+)
+def test_auto_precision_respects_instruction_set_caps(monkeypatch, isa, capability, expected):
+    from skcse._backbone import resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert resolve_precision("auto", torch.device("cpu")) is expected

@@ -1,4 +1,4 @@
-"""The views and diagnostics of the SimCSE loop (skcse._training), and how fit uses them."""
+"""The views, batches and diagnostics of SimCSE training (skcse._training), and fit's use."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ ANY_PRECISION = dict(batch_size=8, max_seq_length=32, device="cpu")
 SENTENCE = "one two three four five six seven eight nine ten"
 
 
-def _views(texts, augment, keep_range=(0.3, 1.0), seed=0):
-    return make_views(texts, augment, keep_range, torch.Generator().manual_seed(seed))
+def _views(texts, augment, keep_range=(0.3, 1.0), seed=0, epoch=0):
+    return make_views(texts, range(len(texts)), augment, keep_range, seed, epoch)
 
 
 def test_dropout_views_are_the_texts_themselves():
-    assert _views([SENTENCE], "dropout") is None
+    assert _views([SENTENCE, "a b"], "dropout") == ([SENTENCE, "a b"], [SENTENCE, "a b"])
 
 
 @pytest.mark.parametrize("augment", ["crop", "delete"])
@@ -51,6 +51,16 @@ def test_views_follow_the_seed(augment):
     texts = [SENTENCE, "a b c d e f", "short one"]
     assert _views(texts, augment, seed=3) == _views(texts, augment, seed=3)
     assert _views(texts * 10, augment, seed=3) != _views(texts * 10, augment, seed=4)
+    assert _views(texts * 10, augment, epoch=0) != _views(texts * 10, augment, epoch=1)
+
+
+@pytest.mark.parametrize("augment", ["crop", "delete"])
+def test_views_of_a_text_do_not_depend_on_its_batch(augment):
+    # A resumed fit, or another process, draws a text's views without the rest of its batch.
+    texts = [f"{SENTENCE} {i}" for i in range(12)]
+    first, second = make_views(texts, range(12), augment, (0.3, 1.0), seed=5, epoch=2)
+    alone = make_views(texts[7:9], [7, 8], augment, (0.3, 1.0), seed=5, epoch=2)
+    assert alone == (first[7:9], second[7:9])
 
 
 @pytest.mark.parametrize("augment", ["crop", "delete"])
