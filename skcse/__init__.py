@@ -6,6 +6,7 @@ The estimators import torch, transformers, umap and hdbscan only when they are u
 
 from skcse.cluster import HDBSCAN
 from skcse.datasets import load_amazon_reviews
+from skcse.describe import describe_clusters
 from skcse.encoder import SimCSEEncoder
 from skcse.manifold import UMAP
 from skcse.metrics import make_clustering_scorer, v_measure_scorer
@@ -20,6 +21,7 @@ __all__ = [
     "InSampleSplit",
     "SimCSEEncoder",
     "__version__",
+    "describe_clusters",
     "load_amazon_reviews",
     "make_cluster_pipeline",
     "make_clustering_scorer",
