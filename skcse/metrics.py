@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.metrics import (
     adjusted_rand_score,
+    calinski_harabasz_score,
     normalized_mutual_info_score,
     silhouette_score,
     v_measure_score,
@@ -38,6 +39,7 @@ __all__ = [
     "LabelFreeScorer",
     "make_label_free_scorer",
     "dbcv_score",
+    "calinski_harabasz_scorer",
     "dbcv_scorer",
     "silhouette_scorer",
 ]
@@ -364,14 +366,16 @@ class LabelFreeScorer:
 
     The clusters are judged by how well they separate the points themselves, so a search
     can tune a clustering of texts nobody has labelled. Build it with
-    :func:`make_label_free_scorer`, or use :data:`dbcv_scorer` or :data:`silhouette_scorer`.
+    :func:`make_label_free_scorer`, or use :data:`calinski_harabasz_scorer` (recommended),
+    :data:`dbcv_scorer` or :data:`silhouette_scorer`.
 
     Parameters
     ----------
     score_func : callable
         ``score_func(points, labels, **kwargs) -> float``, greater is better, e.g.
-        :func:`dbcv_score` or ``sklearn.metrics.silhouette_score``. A module-level
-        function, so the scorer pickles.
+        ``sklearn.metrics.calinski_harabasz_score``, :func:`dbcv_score` or
+        ``sklearn.metrics.silhouette_score``. A module-level function, so the scorer
+        pickles.
     noise : {"penalize", "exclude"}, default="penalize"
         Points labelled -1 are never scored as a cluster. "penalize" multiplies the score of
         the other points by their fraction of all points, as DBCV does (each noise point
@@ -385,7 +389,8 @@ class LabelFreeScorer:
     worst_score : float, default=-1.0
         The score when there is nothing to judge: fewer than two clusters besides noise
         (all noise, or a single cluster), or as many clusters as clustered points. -1.0 is
-        the lowest DBCV and silhouette, so a search never prefers such a candidate.
+        the lowest DBCV and silhouette, and below any Calinski-Harabasz index, so a search
+        never prefers such a candidate.
     kwargs : dict or None, default=None
         Extra keyword arguments of ``score_func``, e.g. ``{"metric": "cosine"}``.
 
@@ -564,5 +569,6 @@ def make_label_free_scorer(
     )
 
 
+calinski_harabasz_scorer = make_label_free_scorer(calinski_harabasz_score)
 dbcv_scorer = make_label_free_scorer(dbcv_score)
 silhouette_scorer = make_label_free_scorer(silhouette_score)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
-from sklearn.metrics import silhouette_score, v_measure_score
+from sklearn.metrics import calinski_harabasz_score, silhouette_score, v_measure_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -22,6 +22,7 @@ from skcse.cluster import HDBSCAN
 from skcse.manifold import UMAP
 from skcse.metrics import (
     LabelFreeScorer,
+    calinski_harabasz_scorer,
     dbcv_score,
     dbcv_scorer,
     make_label_free_scorer,
@@ -55,7 +56,7 @@ LINE = np.array([[0.0], [0.1], [0.2], [0.3], [10.0], [10.1], [10.2], [10.3], [5.
 
 def test_grid_search_without_y_picks_the_true_number_of_clusters(blobs):
     X, y = blobs
-    for scorer in (dbcv_scorer, silhouette_scorer):
+    for scorer in (calinski_harabasz_scorer, dbcv_scorer, silhouette_scorer):
         search = GridSearchCV(
             KMeans(n_init=3, random_state=0),
             {"n_clusters": [2, 3, 5, 8]},
@@ -73,6 +74,7 @@ def test_score_is_the_index_of_the_fit_labels_in_the_clustered_space(blobs):
     Z, labels = pipe[0].transform(X), pipe[-1].labels_
     assert dbcv_scorer(pipe, X) == dbcv_score(Z, labels)
     assert silhouette_scorer(pipe, X) == silhouette_score(Z, labels)
+    assert calinski_harabasz_scorer(pipe, X) == calinski_harabasz_score(Z, labels)
     # Another space: the input of the step named, here the raw X before scaling.
     before = make_label_free_scorer(silhouette_score, space="scale")
     assert before(pipe, X) == silhouette_score(X, labels)
@@ -153,7 +155,7 @@ def test_calling_most_points_noise_does_not_pay_under_penalize():
 )
 @pytest.mark.parametrize("noise", ["penalize", "exclude"])
 def test_nothing_to_judge_scores_worst_with_a_warning(labels, noise):
-    for score_func in (dbcv_score, silhouette_score):
+    for score_func in (calinski_harabasz_score, dbcv_score, silhouette_score):
         scorer = make_label_free_scorer(score_func, noise=noise)
         with pytest.warns(UserWarning, match="the score is worst_score=-1.0"):
             assert scorer(FixedLabels(labels), LINE) == -1.0
@@ -290,6 +292,7 @@ def test_repr_and_kwargs():
     )
     assert repr(scorer) == expected
     assert repr(dbcv_scorer) == "make_label_free_scorer(dbcv_score, noise='penalize')"
+    assert repr(calinski_harabasz_scorer).startswith("make_label_free_scorer(calinski_harabasz")
     labels = np.array([0] * 4 + [1] * 6)
     cosine = make_label_free_scorer(silhouette_score, metric="cityblock")(FixedLabels(labels), LINE)
     assert cosine == silhouette_score(LINE, labels, metric="cityblock")
