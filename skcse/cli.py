@@ -30,8 +30,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 _NPY_MAGIC = b"\x93NUMPY"
 _SHOWN_ROWS = 5
-_DESCRIPTION_ORDER = ("cluster", "size", "terms", "texts")
-_DESCRIPTION_COLUMNS = frozenset(_DESCRIPTION_ORDER[:3])
+_DESCRIPTION_KEYS = ("cluster", "size", "terms", "texts")
 
 
 class UsageError(Exception):
@@ -128,12 +127,15 @@ def _is_description(path: Path) -> bool:
             records = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError):
             return False
-        return isinstance(records, list) and all(
-            isinstance(record, dict) and _DESCRIPTION_COLUMNS <= record.keys() for record in records
+        # A description has a row per cluster, and never none.
+        return (
+            isinstance(records, list)
+            and len(records) > 0
+            and all(isinstance(r, dict) and list(r) == list(_DESCRIPTION_KEYS) for r in records)
         )
     with open(path, "rb") as handle:
         header = handle.readline(4096).decode("utf-8", errors="replace").strip()
-    return header.startswith(",".join(sorted(_DESCRIPTION_COLUMNS, key=_DESCRIPTION_ORDER.index)))
+    return header.startswith(",".join(_DESCRIPTION_KEYS[:3]))
 
 
 def _flat_description(description: pd.DataFrame) -> pd.DataFrame:
@@ -352,6 +354,9 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     size = {} if args.min_cluster_size is None else {"min_cluster_size": args.min_cluster_size}
     pipe = make_cluster_pipeline(random_state=args.seed, **size)
     clusters = pipe.fit_predict(X)
+    # Before any file is written: a description that fails leaves no output behind.
+    if labels is None or args.describe is not None:
+        description = describe_clusters(texts, clusters, X)
     out = pd.DataFrame({"cluster": clusters})
     if labels is not None:
         out[args.label_column] = labels
@@ -372,8 +377,6 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
         message += (
             f"; V-measure against {args.label_column}: {v_measure_score(labels, clusters):.3f}"
         )
-    if labels is None or args.describe is not None:
-        description = describe_clusters(texts, clusters, X)
     if args.describe is not None:
         if Path(args.describe).suffix.lower() == ".json":
             data = description.to_json(orient="records", indent=1, force_ascii=False) + "\n"
