@@ -6,9 +6,10 @@ The estimators import torch, transformers, umap and hdbscan only when they are u
 
 from skcse.cluster import HDBSCAN
 from skcse.datasets import load_amazon_reviews
+from skcse.describe import describe_clusters
 from skcse.encoder import SimCSEEncoder
 from skcse.manifold import UMAP
-from skcse.metrics import make_clustering_scorer, v_measure_scorer
+from skcse.metrics import calinski_harabasz_scorer, make_clustering_scorer, v_measure_scorer
 from skcse.model_selection import InSampleSplit
 from skcse.pipeline import make_cluster_pipeline
 
@@ -20,6 +21,8 @@ __all__ = [
     "InSampleSplit",
     "SimCSEEncoder",
     "__version__",
+    "calinski_harabasz_scorer",
+    "describe_clusters",
     "load_amazon_reviews",
     "make_cluster_pipeline",
     "make_clustering_scorer",

@@ -160,7 +160,10 @@ def run_compare(
     -------
     dict
         ``{"n_samples", "n_categories", "stages": {stage: {"v_measure", "ari", "nmi",
-        "seconds": {...}, "n_clusters"}}, "settings": {...}}``.
+        "seconds": {...}, "n_clusters", "clusters"}}, "settings": {...}}``, where
+        ``"clusters"`` describes each cluster of the stage, one record per row of
+        :func:`~skcse.describe_clusters` (its size, top terms and most typical texts, found
+        with the stage's own embeddings).
 
     Raises
     ------
@@ -170,6 +173,7 @@ def run_compare(
     """
     from sklearn.cluster import KMeans
 
+    from skcse.describe import describe_clusters
     from skcse.encoder import SimCSEEncoder
     from skcse.pipeline import make_cluster_pipeline
 
@@ -242,6 +246,8 @@ def run_compare(
         stages[stage].update(_scores(y, labels[stage]))
         stages[stage]["n_clusters"] = int(len(np.unique(labels[stage])))
         stages[stage]["title"] = _TITLES[stage]
+        description = describe_clusters(texts, labels[stage], embeddings[stage])
+        stages[stage]["clusters"] = description.to_dict(orient="records")
     report = {
         "n_samples": len(texts),
         "n_categories": n_categories,

@@ -30,6 +30,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 _NPY_MAGIC = b"\x93NUMPY"
 _SHOWN_ROWS = 5
+_DESCRIPTION_KEYS = ("cluster", "size", "terms", "texts")
 
 
 class UsageError(Exception):
@@ -117,6 +118,49 @@ def _is_cluster_csv(path: Path) -> bool:
     return header.split(",")[0].strip().strip('"') == "cluster"
 
 
+def _is_description(path: Path) -> bool:
+    """Whether ``path`` is a cluster description written by ``skcse cluster --describe``."""
+    import json
+
+    if path.suffix.lower() == ".json":
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            return False
+        # A description has a row per cluster, and never none.
+        return (
+            isinstance(records, list)
+            and len(records) > 0
+            and all(isinstance(r, dict) and list(r) == list(_DESCRIPTION_KEYS) for r in records)
+        )
+    with open(path, "rb") as handle:
+        header = handle.readline(4096).decode("utf-8", errors="replace").strip()
+    return header.startswith(",".join(_DESCRIPTION_KEYS[:3]))
+
+
+def _flat_description(description: pd.DataFrame) -> pd.DataFrame:
+    """One cell per value for a CSV: the terms joined, each text in its own column."""
+    import pandas as pd
+
+    flat = description[["cluster", "size"]].copy()
+    flat["terms"] = description["terms"].str.join(", ")
+    texts = pd.DataFrame(description["texts"].tolist(), index=description.index)
+    texts.columns = [f"text_{i + 1}" for i in texts.columns]
+    return pd.concat([flat, texts], axis=1)
+
+
+def _format_description(description: pd.DataFrame, width: int = 100) -> str:
+    """Render the description for a terminal: terms per cluster, then its typical texts."""
+    lines = ["cluster   size  top terms, then the most typical texts"]
+    for row in description.itertuples(index=False):
+        name = "noise" if row.cluster == -1 else str(row.cluster)
+        lines.append(f"{name:>7} {row.size:>6}  {', '.join(row.terms)}")
+        for text in row.texts:
+            text = " ".join(text.split())  # one line each, whatever the text's own breaks
+            lines.append(f"{'':>15}- {text if len(text) <= width else text[: width - 1] + '…'}")
+    return "\n".join(lines)
+
+
 def _check_output(
     output: str,
     *,
@@ -124,6 +168,7 @@ def _check_output(
     overwrite: bool,
     ours: Callable[[Path], bool],
     kind: str,
+    option: str = "--output",
 ) -> None:
     """Refuse an output that would destroy data, or that cannot be written, before any work."""
     from skcse._io import check_writable
@@ -132,13 +177,13 @@ def _check_output(
     if out.exists():
         for given in inputs:
             if given is not None and out.samefile(given):
-                raise UsageError(f"--output {output} is the input {given}; write to another file")
+                raise UsageError(f"{option} {output} is the input {given}; write to another file")
         if not overwrite:
             raise UsageError(f"{output} already exists; pass --overwrite to replace it")
         if not (out.is_file() and ours(out)):
             raise UsageError(
                 f"{output} is not {kind}, so it is not replaced, even with --overwrite; "
-                "choose another --output"
+                f"choose another {option}"
             )
     check_writable(out)
 
@@ -273,11 +318,19 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     from sklearn.metrics import v_measure_score
 
     from skcse._io import atomic_write
+    from skcse.describe import describe_clusters
     from skcse.pipeline import make_cluster_pipeline
 
     texts, labels = _read_input(args.input, args.column, args.encoding, args.label_column)
     if args.min_cluster_size is not None and args.min_cluster_size < 2:
         raise UsageError(f"--min-cluster-size must be at least 2, got {args.min_cluster_size}")
+    if args.describe is not None:
+        if Path(args.describe).suffix.lower() not in (".csv", ".json"):
+            raise UsageError(
+                f"--describe {args.describe} must end in .csv or .json, the formats it writes"
+            )
+        if Path(args.describe).absolute() == Path(args.output).absolute():
+            raise UsageError(f"--describe and --output are the same file, {args.output}")
     if args.embeddings:
         X = _load_embeddings(args.embeddings, len(texts), args.input)
     _check_output(
@@ -287,11 +340,23 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
         ours=_is_cluster_csv,
         kind="a CSV of clusters (its header does not start with 'cluster')",
     )
+    if args.describe is not None:
+        _check_output(
+            args.describe,
+            inputs=[args.input, args.embeddings],
+            overwrite=args.overwrite,
+            ours=_is_description,
+            kind="a cluster description written by --describe",
+            option="--describe",
+        )
     if not args.embeddings:
         X = _encoder_for(args.model, texts, args.quiet).transform(texts)
     size = {} if args.min_cluster_size is None else {"min_cluster_size": args.min_cluster_size}
     pipe = make_cluster_pipeline(random_state=args.seed, **size)
     clusters = pipe.fit_predict(X)
+    # Before any file is written: a description that fails leaves no output behind.
+    if labels is None or args.describe is not None:
+        description = describe_clusters(texts, clusters, X)
     out = pd.DataFrame({"cluster": clusters})
     if labels is not None:
         out[args.label_column] = labels
@@ -312,6 +377,17 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
         message += (
             f"; V-measure against {args.label_column}: {v_measure_score(labels, clusters):.3f}"
         )
+    if args.describe is not None:
+        if Path(args.describe).suffix.lower() == ".json":
+            data = description.to_json(orient="records", indent=1, force_ascii=False) + "\n"
+        else:
+            data = _flat_description(description).to_csv(index=False)
+        with atomic_write(args.describe) as handle:
+            handle.write(data.encode("utf-8"))
+        message += f"; description written to {args.describe}"
+    if labels is None:
+        # Without labels to score against, what each cluster is about is the result.
+        print(_format_description(description))
     print(message)
     return 0
 
@@ -415,7 +491,15 @@ def _parser() -> argparse.ArgumentParser:
     cluster.add_argument("--seed", type=int, default=0)
     cluster.add_argument("--output", required=True, help="CSV of labels to write")
     cluster.add_argument(
-        "--overwrite", action="store_true", help="replace an existing CSV written by cluster"
+        "--describe",
+        metavar="PATH",
+        help="also write what each cluster is about (size, top terms, typical texts) to a "
+        ".csv or .json file; it is printed when no --label-column is given",
+    )
+    cluster.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing CSV (or --describe file) written by cluster",
     )
     cluster.set_defaults(func=_cmd_cluster)
     return parser

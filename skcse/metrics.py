@@ -1,9 +1,11 @@
-"""Scorers that judge a clustering Pipeline against true labels.
+"""Scorers that judge a clustering Pipeline, against true labels or without them.
 
 A scorer is a picklable callable ``scorer(estimator, X, y) -> float`` for ``scoring=`` of
 GridSearchCV, RandomizedSearchCV or cross_val_score, alone or in a dict of scorers. It labels
-``X`` with the fitted estimator and compares those labels with ``y`` by an external
-clustering metric, e.g. the V-measure.
+``X`` with the fitted estimator and then either compares those labels with ``y`` by an
+external clustering metric, e.g. the V-measure (:class:`ClusteringScorer`), or, without
+``y``, judges them by an internal validity index of the points they group, e.g. DBCV or the
+silhouette (:class:`LabelFreeScorer`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    normalized_mutual_info_score,
+    silhouette_score,
+    v_measure_score,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils.validation import check_array
 
 from skcse.cluster import _predict_labels
 
@@ -26,9 +36,16 @@ __all__ = [
     "v_measure_scorer",
     "adjusted_rand_scorer",
     "normalized_mutual_info_scorer",
+    "LabelFreeScorer",
+    "make_label_free_scorer",
+    "dbcv_score",
+    "calinski_harabasz_scorer",
+    "dbcv_scorer",
+    "silhouette_scorer",
 ]
 
 NOISE_MODES = ("include", "exclude")
+LABEL_FREE_NOISE_MODES = ("penalize", "exclude")
 
 _LEAK_MESSAGE = (
     "The scored estimator contains a plain umap.UMAP. Pipeline.fit passes y to it, which "
@@ -159,7 +176,7 @@ class ClusteringScorer:
         extra = "".join(f", {key}={value!r}" for key, value in self.kwargs.items())
         return f"make_clustering_scorer({name}, noise={self.noise!r}{extra})"
 
-    def __call__(self, estimator: Any, X: Any, y: Any) -> float:
+    def __call__(self, estimator: Any, X: Any, y: Any = None) -> float:
         """Score ``estimator`` on ``X`` against the true labels ``y``.
 
         Parameters
@@ -169,7 +186,9 @@ class ClusteringScorer:
         X : array-like of shape (n_samples, ...)
             Input of ``estimator``.
         y : array-like of shape (n_samples,)
-            True labels; any hashable values, e.g. strings.
+            True labels; any hashable values, e.g. strings. It defaults to None only so
+            that a search without ``y`` (which calls ``scorer(estimator, X)``) gets the
+            ValueError below rather than a TypeError.
 
         Returns
         -------
@@ -253,3 +272,303 @@ def make_clustering_scorer(
 v_measure_scorer = make_clustering_scorer(v_measure_score)
 adjusted_rand_scorer = make_clustering_scorer(adjusted_rand_score)
 normalized_mutual_info_scorer = make_clustering_scorer(normalized_mutual_info_score)
+
+
+def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
+    """Density-Based Clustering Validation (DBCV) of a clustering of ``X``.
+
+    DBCV (Moulavi et al., 2014) compares, for each cluster, the sparsest density inside it
+    (the longest edge of its minimum spanning tree under mutual reachability) with the
+    densest path to another cluster. Each cluster scores in [-1, 1]; the index is their
+    mean weighted by cluster size over all points, so points labelled noise (-1) lower it.
+    It suits the arbitrary shapes density clustering finds, where the silhouette assumes
+    round clusters. This wraps ``hdbscan.validity.validity_index``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The points, in the space that was clustered.
+    labels : array-like of shape (n_samples,)
+        Cluster of each point, -1 for noise; at least two clusters of at least two points.
+    metric : str, default="euclidean"
+        Distance between points, any metric of ``sklearn.metrics.pairwise_distances``.
+
+    Returns
+    -------
+    score : float
+        In [-1, 1]; greater is better.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than two clusters, or a cluster has a single point (its density
+        is undefined).
+
+    References
+    ----------
+    Moulavi, D., Jaskowiak, P. A., Campello, R. J. G. B., Zimek, A. and Sander, J. (2014).
+    Density-Based Clustering Validation. SIAM International Conference on Data Mining.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcse.metrics import dbcv_score
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    >>> round(dbcv_score(X, [0, 0, 0, 1, 1, 1]), 2)
+    0.97
+    """
+    from hdbscan.validity import validity_index
+
+    X = check_array(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    # hdbscan indexes clusters 0..k-1 and skips noise: recode any other labels to that.
+    clustered = labels != -1
+    codes = np.full(len(labels), -1, dtype=np.intp)
+    names, codes[clustered], sizes = np.unique(
+        labels[clustered], return_inverse=True, return_counts=True
+    )
+    if len(names) < 2:
+        raise ValueError(f"DBCV needs at least 2 clusters; got {len(names)}.")
+    if sizes.min() < 2:
+        raise ValueError(
+            f"DBCV needs at least 2 points per cluster; cluster {names[sizes.argmin()]} has 1."
+        )
+    return float(validity_index(X, codes, metric=metric))
+
+
+def _space_and_labels(estimator: Any, X: Any, space: str | None) -> tuple[Any, np.ndarray]:
+    """Return the points in the chosen space and the labels ``estimator`` gives to ``X``.
+
+    Each step transforms ``X`` once; the input of the step named ``space`` (of the final
+    step when None) is kept on the way.
+    """
+    if not isinstance(estimator, Pipeline):
+        if space is not None:
+            raise ValueError(
+                f"space={space!r} names a Pipeline step, but the estimator is a "
+                f"{type(estimator).__name__}; use space=None to score in the space of X."
+            )
+        return X, _cluster_labels(estimator, X)
+    names = [name for name, _ in estimator.steps]
+    if space is not None and space not in names:
+        raise ValueError(f"space={space!r} is not a step of the Pipeline; its steps are {names}.")
+    points, Xt = None, X
+    for name, step in estimator.steps[:-1]:
+        if name == space:
+            points = Xt
+        if step is not None and step != "passthrough":
+            Xt = step.transform(Xt)
+    return (Xt if points is None else points), _cluster_labels(estimator.steps[-1][1], Xt)
+
+
+class LabelFreeScorer:
+    """Score a fitted clusterer (or Pipeline) without true labels, by an internal index.
+
+    The clusters are judged by how well they separate the points themselves, so a search
+    can tune a clustering of texts nobody has labelled. Build it with
+    :func:`make_label_free_scorer`, or use :data:`calinski_harabasz_scorer` (recommended),
+    :data:`dbcv_scorer` or :data:`silhouette_scorer`.
+
+    Parameters
+    ----------
+    score_func : callable
+        ``score_func(points, labels, **kwargs) -> float``, greater is better, e.g.
+        ``sklearn.metrics.calinski_harabasz_score``, :func:`dbcv_score` or
+        ``sklearn.metrics.silhouette_score``. A module-level function, so the scorer
+        pickles.
+    noise : {"penalize", "exclude"}, default="penalize"
+        Points labelled -1 are never scored as a cluster. "penalize" multiplies the score of
+        the other points by their fraction of all points, as DBCV does (each noise point
+        counts 0), so labelling hard points noise cannot raise a score; "exclude" scores the
+        other points alone.
+    space : str or None, default=None
+        Where the points are measured. None: the input of the estimator's final step, the
+        space the clusterer saw (for :func:`~skcse.make_cluster_pipeline`, UMAP's output).
+        A step name of a Pipeline: the input of that step, e.g. ``"umap"`` for the vectors
+        before the reduction, which are the same for every UMAP setting of a grid.
+    worst_score : float, default=-1.0
+        The score when there is nothing to judge: fewer than two clusters besides noise
+        (all noise, or a single cluster), or as many clusters as clustered points. -1.0 is
+        the lowest DBCV and silhouette, and below any Calinski-Harabasz index, so a search
+        never prefers such a candidate.
+    kwargs : dict or None, default=None
+        Extra keyword arguments of ``score_func``, e.g. ``{"metric": "cosine"}``.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        If a parameter has an invalid type or value (a subclass of both ValueError and
+        TypeError; the message names the parameter). The parameters are checked again on
+        each call.
+
+    Warns
+    -----
+    UserWarning
+        When there is nothing to judge and the score is ``worst_score``; the message says
+        how many clusters there were.
+
+    See Also
+    --------
+    ClusteringScorer : Scores against true labels instead.
+
+    Notes
+    -----
+    The labels are those the estimator gives to ``X`` (see :class:`ClusteringScorer`): with
+    ``cv=InSampleSplit()`` they are the labels of the fit. The score ignores ``y``, so the
+    scorer also sits in a ``scoring`` dict beside scorers that need ``y``: a search given
+    ``y`` computes both, and one without ``y`` only this (the others' scores then become
+    ``error_score``).
+
+    Scores in different spaces are not comparable: with ``space=None`` each UMAP setting of
+    a grid is judged in its own output. ``space="umap"`` judges every candidate in one space.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "score_func": [callable],
+        "noise": [StrOptions(set(LABEL_FREE_NOISE_MODES))],
+        "space": [str, None],
+        "worst_score": [Real],
+        "kwargs": [dict, None],
+    }
+
+    def __init__(
+        self,
+        score_func: Callable[..., float],
+        noise: str = "penalize",
+        space: str | None = None,
+        worst_score: float = -1.0,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.score_func = score_func
+        self.noise = noise
+        self.space = space
+        self.worst_score = worst_score
+        self.kwargs = kwargs
+        self._validate_params()
+        # A copy: later changes to the caller's dict do not reach the scorer.
+        self.kwargs = dict(kwargs or {})
+
+    def _validate_params(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+
+    def __repr__(self) -> str:
+        name = getattr(self.score_func, "__name__", repr(self.score_func))
+        extra = "" if self.space is None else f", space={self.space!r}"
+        extra += "" if self.worst_score == -1.0 else f", worst_score={self.worst_score!r}"
+        extra += "".join(f", {key}={value!r}" for key, value in self.kwargs.items())
+        return f"make_label_free_scorer({name}, noise={self.noise!r}{extra})"
+
+    def __call__(self, estimator: Any, X: Any, y: Any = None) -> float:
+        """Score the clustering that ``estimator`` gives to ``X``.
+
+        Parameters
+        ----------
+        estimator : object
+            A fitted clusterer or Pipeline, as for :class:`ClusteringScorer`.
+        X : array-like of shape (n_samples, ...)
+            Input of ``estimator``, e.g. texts for a Pipeline that starts with an encoder.
+        y : object, default=None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            ``score_func`` of the clustered points and their labels (times their fraction
+            with ``noise="penalize"``), or ``worst_score`` when there is nothing to judge.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter of the scorer was set to an invalid value after it was made.
+        ValueError
+            If ``space`` is not a step of the Pipeline (or is given for an estimator that is
+            not one), the points there are not a numeric 2-D array, or a final
+            ``hdbscan.HDBSCAN`` lacks prediction data.
+        TypeError
+            If ``estimator`` cannot label new data.
+        """
+        self._validate_params()
+        points, labels = _space_and_labels(estimator, X, self.space)
+        try:
+            points = check_array(points, dtype=np.float64)
+        except (ValueError, TypeError) as exc:
+            where = "X" if self.space is None else f"the input of step {self.space!r}"
+            raise ValueError(
+                f"The points to score ({where}) must be a numeric 2-D array: {exc} Choose a "
+                "space after the encoder."
+            ) from None
+        clustered = labels != -1
+        n_clustered = int(clustered.sum())
+        n_clusters = len(np.unique(labels[clustered]))
+        if not 2 <= n_clusters < n_clustered:
+            warnings.warn(
+                f"{n_clusters} cluster(s) besides noise among {len(labels)} points: a "
+                f"label-free score needs at least 2 and fewer than the clustered points; the "
+                f"score is worst_score={self.worst_score}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return float(self.worst_score)
+        score = float(self.score_func(points[clustered], labels[clustered], **self.kwargs))
+        if self.noise == "penalize":
+            score *= n_clustered / len(labels)
+        return score
+
+
+def make_label_free_scorer(
+    score_func: Callable[..., float],
+    *,
+    noise: str = "penalize",
+    space: str | None = None,
+    worst_score: float = -1.0,
+    **kwargs: Any,
+) -> LabelFreeScorer:
+    """Make a scorer that needs no true labels from an internal clustering index.
+
+    Parameters
+    ----------
+    score_func : callable
+        ``score_func(points, labels, **kwargs) -> float``, greater is better, such as
+        :func:`dbcv_score` or ``sklearn.metrics.silhouette_score``. Use a module-level
+        function (not a lambda) so that the scorer pickles for parallel searches.
+    noise : {"penalize", "exclude"}, default="penalize"
+        "penalize" scales the score of the points not labelled -1 by their fraction (noise
+        counts 0); "exclude" scores them alone.
+    space : str or None, default=None
+        None measures the points where the final step clustered them; a Pipeline step's
+        name measures them at that step's input, e.g. ``"umap"``.
+    worst_score : float, default=-1.0
+        The score, with a warning, when fewer than two clusters are left to judge.
+    **kwargs : dict
+        Passed to ``score_func``, e.g. ``metric="cosine"`` for ``silhouette_score``.
+
+    Returns
+    -------
+    scorer : LabelFreeScorer
+        A callable ``scorer(estimator, X, y=None) -> float``.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        If a parameter has an invalid type or value (a subclass of both ValueError and
+        TypeError; the message names the parameter).
+
+    Examples
+    --------
+    >>> from sklearn.metrics import silhouette_score
+    >>> from skcse.metrics import make_label_free_scorer
+    >>> make_label_free_scorer(silhouette_score, space="umap", metric="cosine")
+    make_label_free_scorer(silhouette_score, noise='penalize', space='umap', metric='cosine')
+    """
+    return LabelFreeScorer(
+        score_func, noise=noise, space=space, worst_score=worst_score, kwargs=kwargs
+    )
+
+
+calinski_harabasz_scorer = make_label_free_scorer(calinski_harabasz_score)
+dbcv_scorer = make_label_free_scorer(dbcv_score)
+silhouette_scorer = make_label_free_scorer(silhouette_score)

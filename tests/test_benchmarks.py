@@ -90,3 +90,41 @@ def test_bench_quality_smoke(tmp_path):
     median = report["summary"]["crop"]["Cat1"]["grid_median"]["mean"]
     assert median == pytest.approx(np.median(crop["scores"]["Cat1"]["grid"]))
     assert f"{median:.3f} |" in crop_line
+
+
+@pytest.mark.integration
+@pytest.mark.benchmark
+def test_bench_unlabeled_smoke(tmp_path, tiny_bert):
+    import pandas as pd
+
+    from conftest import make_texts
+
+    texts, labels = make_texts(80)
+    corpus = tmp_path / "topics.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(corpus, index=False)
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_unlabeled.py"), "--smoke"]
+    command += ["--corpus", f"topics={corpus}", "--model", tiny_bert]
+    command += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "unlabeled.json")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "unlabeled.json").read_text())
+    table = (tmp_path / "unlabeled.md").read_text()
+    assert "| topics | 4 |" in table and table in done.stdout
+    result = report["corpora"]["topics"]
+    # The vectors were computed, and cached for the next run.
+    assert not result["embeddings_cached"]
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    v = [candidate["v_measure"] for candidate in result["candidates"]]
+    assert len(v) == report["n_candidates"] == 2
+    assert result["best_v_measure"] == max(v)
+    assert result["median_v_measure"] == pytest.approx(np.median(v))
+    assert set(result["picks"]) == set(report["scorers"]) == set(report["summary"])
+    for name, pick in result["picks"].items():
+        # Each pick is the candidate of the highest label-free score, with its V-measure.
+        scores = [candidate[name] for candidate in result["candidates"]]
+        assert pick["index"] == int(np.argmax(scores))
+        assert pick["v_measure"] == v[pick["index"]]
+        assert pick["within_tolerance"] == (max(v) - pick["v_measure"] <= report["tolerance"])
+        assert report["summary"][name]["within_tolerance"] == int(pick["within_tolerance"])
+    # The corpus's texts stay out of the report.
+    assert not any(text in (tmp_path / "unlabeled.json").read_text() for text in texts)

@@ -68,6 +68,15 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     assert simcse["uniformity_start"] < 0.0 and simcse["first_loss"] > 0.0
     for name in ("umap_baseline.png", "umap_simcse.png", "umap_reference.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    # Each stage says what its clusters are about: one record per cluster, covering the texts.
+    texts = set(pd.read_csv(csv)["Text"])
+    for stage in report["stages"].values():
+        clusters = stage["clusters"]
+        assert len(clusters) == stage["n_clusters"]
+        assert sum(cluster["size"] for cluster in clusters) == 96
+        for cluster in clusters:
+            assert set(cluster) == {"cluster", "size", "terms", "texts"}
+            assert cluster["terms"] and set(cluster["texts"]) <= texts
 
 
 def test_compare_replaces_only_its_own_report_and_plots(tmp_path):
@@ -570,3 +579,79 @@ def test_console_script_is_installed():
     )
     for command in ("compare", "fit", "embed", "cluster"):
         assert command in result.stdout
+
+
+def _cluster_argv(files, *extra):
+    argv = ["cluster", str(files["csv"]), "--embeddings", str(files["vectors"])]
+    return argv + ["--min-cluster-size", "10", "--output", str(files["labels"]), *extra]
+
+
+def test_cluster_without_labels_prints_and_writes_the_description(corpus, tmp_path, capsys):
+    files = _workspace(corpus, tmp_path)
+    # Vectors that separate the four topics, so the clusters have known terms.
+    texts = pd.read_csv(files["csv"])["Text"]
+    topics = pd.read_csv(files["csv"])["Cat1"].to_numpy()
+    vectors = np.eye(4)[pd.factorize(topics)[0]] + np.random.default_rng(0).normal(
+        scale=0.01, size=(120, 4)
+    )
+    np.save(files["vectors"], vectors)
+    description = tmp_path / "clusters.json"
+    argv = _cluster_argv(files, "--overwrite", "--describe", str(description))
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    records = json.loads(description.read_text())
+    assert [record["size"] for record in records] == [30, 30, 30, 30]
+    labels = pd.read_csv(files["labels"])["cluster"].to_numpy()
+    for record in records:
+        members = texts[labels == record["cluster"]].tolist()
+        assert set(record["texts"]) <= set(members) and len(record["texts"]) == 3
+        topic = set(topics[labels == record["cluster"]])
+        assert len(topic) == 1
+        assert set(record["terms"]) <= set(" ".join(members).split())
+        # The printout has one line of terms per cluster, then its typical texts.
+        line = f"{record['cluster']:>7} {30:>6}  {', '.join(record['terms'])}"
+        assert line in out
+        assert all(f"- {text}" in out for text in record["texts"])
+    assert f"description written to {description}" in out
+
+    # CSV: the terms in one cell, one column per text.
+    flat = tmp_path / "clusters.csv"
+    assert main(_cluster_argv(files, "--overwrite", "--describe", str(flat))) == 0
+    frame = pd.read_csv(flat)
+    assert list(frame.columns) == ["cluster", "size", "terms", "text_1", "text_2", "text_3"]
+    assert frame["terms"].str.split(", ").tolist() == [record["terms"] for record in records]
+    # Rerunning replaces the description only with --overwrite.
+    capsys.readouterr()
+    assert main(_cluster_argv(files, "--overwrite", "--describe", str(flat))) == 0
+    assert main(_cluster_argv(files, "--describe", str(description))) == 2
+    assert "already exists; pass --overwrite" in _error_line(capsys)
+
+
+def test_cluster_with_labels_prints_no_description(corpus, tmp_path, capsys):
+    files = _workspace(corpus, tmp_path)
+    assert main(_cluster_argv(files, "--overwrite", "--label-column", "Cat1")) == 0
+    out = capsys.readouterr().out
+    assert "top terms" not in out and "V-measure against Cat1" in out
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("notes", "notes.csv is not a cluster description written by --describe, so it is not"),
+        ("vectors", "--describe .*vectors.npy must end in .csv or .json"),
+        ("labels", "--describe and --output are the same file"),
+        ("csv", "--describe .*reviews.csv is the input"),
+        ("study_report", "report.json is not a cluster description"),
+    ],
+)
+def test_describe_refuses_to_destroy_data_before_any_work(
+    corpus, tmp_path, capsys, target, message
+):
+    import re
+
+    files = _workspace(corpus, tmp_path)
+    files["study_report"] = files["study"] / "report.json"
+    before = _snapshot(tmp_path)
+    assert main(_cluster_argv(files, "--overwrite", "--describe", str(files[target]))) == 2
+    assert re.search(message, _error_line(capsys))
+    assert _snapshot(tmp_path) == before

@@ -32,6 +32,14 @@ EXPECTED = {
         ["pipeline_cache"],
         [r"n_neighbors\s+min_cluster_size\s+V-measure\s+ARI", rf"best: .*, V-measure {SCORE}"],
     ),
+    "plot_unlabeled.py": (
+        ["unlabeled_choice.png", "unlabeled_cache"],
+        [
+            r"chosen: \{.*\}, Calinski-Harabasz \d+\.\d",
+            r"cluster \d+ \(\d+ reviews\): \w+",
+            rf"V-measure of the chosen clustering {SCORE}, grid best {SCORE}",
+        ],
+    ),
     "persist_pipeline.py": (
         ["pipeline.joblib", "simcse_encoder/model.safetensors", "simcse_encoder/skcse.json"],
         [
