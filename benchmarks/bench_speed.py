@@ -86,19 +86,6 @@ def backbone_path() -> str:
 
 
 @contextlib.contextmanager
-def separate_forwards():
-    """Run the two views in two forward passes, as MultipleNegativesRankingLoss does."""
-    import skcse._training as training
-
-    saved = training.SimCSELoss.forward
-    training.SimCSELoss.forward = training.MultipleNegativesRankingLoss.forward
-    try:
-        yield
-    finally:
-        training.SimCSELoss.forward = saved
-
-
-@contextlib.contextmanager
 def pytorch_dropout():
     """Switch off skcse's CPU dropout (attention and masks), to measure what it brings."""
     import skcse._training as training
@@ -201,12 +188,6 @@ def part_fit(texts: list[str], steps: int, device: str, repeats: int) -> list[di
                 return skcse_fit(train, device)
 
         runs.insert(3, ("skcse default, PyTorch's attention and dropout", plain_dropout))
-
-    def two_passes() -> float:
-        with separate_forwards():
-            return skcse_fit(train, device)
-
-    runs.insert(-1, ("skcse default, the two views in two forward passes", two_passes))
     # Each run twice, alternating, and the faster of the two counts: a busy moment on a
     # shared machine then slows one of them, not the comparison.
     seconds: dict[str, list[float]] = {name: [] for name, _ in runs}

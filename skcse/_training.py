@@ -6,8 +6,8 @@ parallelism through accelerate; its ``MultipleNegativesRankingLoss`` is SimCSE's
 (``scale = 1 / temperature``, ``gather_across_devices`` for the negatives of all processes).
 What is SimCSE's own lives here: the two views of each text (the text itself, a crop or a
 deletion, drawn per text and epoch from the seed, so that a resumed fit draws the same ones),
-one forward pass for both views, batches of like lengths, alignment and uniformity, and the
-low-loss warning. On the CPU the attention and dropout of :mod:`skcse._attention` are used.
+batches of like lengths, alignment and uniformity, and the low-loss warning. On the CPU the
+attention and dropout of :mod:`skcse._attention` are used.
 
 This module knows nothing of scikit-learn; the estimator in :mod:`skcse.encoder` calls it.
 """
@@ -213,17 +213,13 @@ class SimCSEBatchSampler(DefaultBatchSampler):
 
 
 class SimCSELoss(MultipleNegativesRankingLoss):
-    """MNRL whose two views of a batch share one forward pass of 2B rows.
+    """MNRL whose similarities are computed in float32, also under mixed precision.
 
-    The views are sentences of one kind, so their columns merge (sentence-transformers keeps
-    the first column apart, in case it holds queries); the matrix products are larger and
-    the step faster on a CPU. The similarities are computed in float32 also under mixed
-    precision: in bf16 a cosine carries 3 significant digits, and the scale multiplies its
-    error by 20.
+    In bf16 a cosine carries 3 significant digits, and ``scale`` multiplies its error by 20.
     """
 
     def forward(self, sentence_features: Any, labels: Any) -> torch.Tensor:
-        embeddings = embed_columns(self.model, sentence_features, separate_first=False)
+        embeddings = embed_columns(self.model, sentence_features)
         with torch.autocast(embeddings[0].device.type, enabled=False):
             return self.compute_loss_from_embeddings([e.float() for e in embeddings], labels)
 

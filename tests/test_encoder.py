@@ -354,7 +354,7 @@ def test_dropout_overrides_hidden_and_attention_dropout(tiny_model, texts):
 
 
 def test_two_views_differ_only_through_dropout(tiny_bert, texts):
-    """One forward pass of 2B rows: with dropout the copies differ, without they agree."""
+    """A batch run twice in train mode: with dropout the copies differ, without they agree."""
     from skcse._backbone import load_backbone, sentence_transformer
 
     for dropout, should_differ in ((0.3, True), (0.0, False)):
