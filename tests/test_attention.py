@@ -77,10 +77,11 @@ def test_fast_dropout_is_used_on_cpu_and_undone(tiny_model, texts, monkeypatch):
     # Count the training steps' masks only, not those of the alignment diagnostics.
     monkeypatch.setattr(training, "alignment_uniformity", lambda *a, **k: (0.0, 0.0))
     encoder = SimCSEEncoder(tiny_model, max_steps=2, dropout=0.1, **FAST).fit(texts)
-    # Per forward pass of the 2-layer models: one attention mask per layer, and hidden-state
-    # masks after the embeddings and twice per layer.
-    assert sum(len(shape) == 4 for shape in shapes) == 2 * 2
-    assert sum(len(shape) == 3 for shape in shapes) == 2 * 5
+    # 2 steps of 2 forward passes (one per view) through the 2-layer models; each pass draws
+    # one attention mask per layer, and hidden-state masks after the embeddings and twice per
+    # layer.
+    assert sum(len(shape) == 4 for shape in shapes) == 2 * 2 * 2
+    assert sum(len(shape) == 3 for shape in shapes) == 2 * 2 * 5
     assert encoder.model_[0].config._attn_implementation == "sdpa"
     modules = list(encoder.model_.modules())
     assert not any(isinstance(m, MaskDropout) for m in modules)
