@@ -453,8 +453,12 @@ def train_simcse(
 
     size = rank_and_size()[1]
     total = count_steps(len(texts), batch_size * size, epochs, max_steps, drop_last=size > 1)
-    history: dict[str, list[float]] = {"loss": [], "learning_rate": [], "alignment": []}
-    history["uniformity"] = []
+    history: dict[str, list[float]] = {
+        "loss": [],
+        "learning_rate": [],
+        "alignment": [],
+        "uniformity": [],
+    }
     if total == 0:
         return history, 0
 
