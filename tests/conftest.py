@@ -132,3 +132,31 @@ def reviews():
     if path is None:
         pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
     return pd.read_csv(path)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A dask.distributed client of 2 single-threaded worker processes on the loopback interface.
+
+    It is not the default client: tests opt in with ``dask_client.as_current()``, so that the
+    others run on the local scheduler as they would without a cluster.
+    """
+    distributed = pytest.importorskip("distributed")
+    # The nannies write the workers' variables (OMP_NUM_THREADS=1...) into this process's
+    # environment too, where later tests' subprocesses would inherit them.
+    environ = dict(os.environ)
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            distributed.Client(cluster, set_as_default=False) as client,
+        ):
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import warnings
 
@@ -204,33 +203,20 @@ def test_scorer_pickles_and_runs_in_worker_processes(blobs):
 
 
 @pytest.mark.integration
-def test_search_on_a_dask_cluster(blobs):
-    distributed = pytest.importorskip("distributed")
+def test_search_on_a_dask_cluster(blobs, dask_client):
+    import distributed
+
     X, _ = blobs
     grid = {"min_cluster_size": [5, 10, 20]}
     local = GridSearchCV(HDBSCAN(), grid, scoring=dbcv_scorer, cv=InSampleSplit()).fit(X)
-    # The nannies write the workers' variables into this process's environment too.
-    environ = dict(os.environ)
-    try:
-        with (
-            distributed.LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            ) as cluster,
-            distributed.Client(cluster, set_as_default=False) as client,
-            client.as_current(),
-            distributed.get_task_stream(client) as stream,
-            joblib.parallel_backend("dask"),
-        ):
-            remote = GridSearchCV(
-                HDBSCAN(), grid, scoring=dbcv_scorer, cv=InSampleSplit(), n_jobs=-1
-            ).fit(X)
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
+    with (
+        dask_client.as_current(),
+        distributed.get_task_stream(dask_client) as stream,
+        joblib.parallel_backend("dask"),
+    ):
+        remote = GridSearchCV(
+            HDBSCAN(), grid, scoring=dbcv_scorer, cv=InSampleSplit(), n_jobs=-1
+        ).fit(X)
     assert stream.data, "no task ran on the cluster"
     np.testing.assert_array_equal(
         remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import re
 import subprocess
@@ -41,33 +40,6 @@ da = pytest.importorskip("dask.array")
 db = pytest.importorskip("dask.bag")
 dd = pytest.importorskip("dask.dataframe")
 pd = pytest.importorskip("pandas")
-
-
-@pytest.fixture(scope="module")
-def client():
-    """A client of 2 single-threaded worker processes on the loopback interface.
-
-    It is not the default client: tests opt in with ``client.as_current()``, so that the
-    others run on the local scheduler as they would without a cluster.
-    """
-    # The nannies write the workers' variables (OMP_NUM_THREADS=1...) into this process's
-    # environment too, where later tests' subprocesses would inherit them.
-    environ = dict(os.environ)
-    try:
-        with (
-            distributed.LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            ) as cluster,
-            distributed.Client(cluster, set_as_default=False) as client,
-        ):
-            yield client
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +148,7 @@ def test_estimators_and_scorers_pickle_without_cloudpickle(obj):
     assert repr(pickle.loads(pickle.dumps(obj))) == repr(obj)
 
 
-def test_grid_search_on_a_dask_cluster_matches_n_jobs_1(client, tiny_bert):
+def test_grid_search_on_a_dask_cluster_matches_n_jobs_1(dask_client, tiny_bert):
     texts, labels = make_texts(80, seed=2)
     # Untrained: a trained encoder's weights differ in the last bit between torch thread
     # counts (the workers run one thread), and UMAP magnifies that into other clusters.
@@ -195,8 +167,8 @@ def test_grid_search_on_a_dask_cluster_matches_n_jobs_1(client, tiny_bert):
 
     local = search(1)
     with (
-        client.as_current(),
-        distributed.get_task_stream(client) as stream,
+        dask_client.as_current(),
+        distributed.get_task_stream(dask_client) as stream,
         joblib.parallel_backend("dask"),
     ):
         remote = search(-1)
@@ -207,16 +179,18 @@ def test_grid_search_on_a_dask_cluster_matches_n_jobs_1(client, tiny_bert):
     assert remote.best_params_ == local.best_params_
 
 
-def test_fitted_pipeline_and_scorer_run_on_a_worker(client, tiny_bert):
+def test_fitted_pipeline_and_scorer_run_on_a_worker(dask_client, tiny_bert):
     texts, labels = make_texts(80, seed=3)
     pipe = _pipeline(tiny_bert).fit(texts)
-    np.testing.assert_array_equal(client.submit(pipe.predict, texts).result(), pipe.predict(texts))
-    score = client.submit(v_measure_scorer, pipe, texts, labels).result()
+    np.testing.assert_array_equal(
+        dask_client.submit(pipe.predict, texts).result(), pipe.predict(texts)
+    )
+    score = dask_client.submit(v_measure_scorer, pipe, texts, labels).result()
     assert score == v_measure_scorer(pipe, texts, labels)
 
 
 def test_transform_dask_on_the_cluster_matches_transform_and_ships_the_encoder_once(
-    client, encoder
+    dask_client, encoder
 ):
     texts, _ = make_texts(20_000, seed=6)
     expected = encoder.transform(texts)
@@ -224,19 +198,19 @@ def test_transform_dask_on_the_cluster_matches_transform_and_ships_the_encoder_o
     # dask's active memory manager drops the copies that no waiting task needs, every 2 s:
     # one cycle between the scatter and the submission of the graph would make a worker
     # fetch the encoder a second time. That is dask's memory policy, not this test's subject.
-    client.amm.stop()
+    dask_client.amm.stop()
     try:
-        with client.as_current(), counting_encoder_unpickles(client) as unpickles:
+        with dask_client.as_current(), counting_encoder_unpickles(dask_client) as unpickles:
             embeddings = transform_dask(encoder, series)
             result = embeddings.compute()
             counts = unpickles()
-            held = client.run(
+            held = dask_client.run(
                 lambda dask_worker: sum(
                     isinstance(value, SimCSEEncoder) for value in dask_worker.data.values()
                 )
             )
     finally:
-        client.amm.start()
+        dask_client.amm.start()
     assert embeddings.dtype == np.float32 and embeddings.numblocks == (8, 1)
     assert embeddings.chunks[1] == (encoder.n_features_out_,)
     assert result.shape == expected.shape and result.dtype == np.float32
