@@ -344,7 +344,7 @@ class _Trainer(SentenceTransformerTrainer):
         pass
 
 
-def _resume_point(folder: Path | None, fingerprint: str) -> tuple[str | None, list[float]]:
+def _resume_point(folder: Path | None, fingerprint: str | None) -> tuple[str | None, list[float]]:
     """Return the last complete checkpoint and the diagnosis made before the first step.
 
     Checkpoints of another fit (another fingerprint) are removed, with a warning.
@@ -405,7 +405,7 @@ def train_simcse(
     gather_negatives: bool = True,
     checkpoint_dir: str | None = None,
     checkpoint_steps: int = 100,
-    fingerprint: str = "",
+    fingerprint: str | None = None,
     progress: bool = False,
 ) -> tuple[dict[str, list[float]], int]:
     """Train ``model`` in place with unsupervised SimCSE on a ``SentenceTransformerTrainer``.
@@ -431,6 +431,8 @@ def train_simcse(
         If given, the Trainer's checkpoints are written there every ``checkpoint_steps``
         steps, and the last one is resumed from when its ``fingerprint`` matches; they are
         removed when training ends.
+    fingerprint : str or None
+        Identifies the parameters and texts of the fit; needed with ``checkpoint_dir``.
 
     Returns
     -------

@@ -395,7 +395,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 gather_negatives=bool(self.gather_negatives),
                 checkpoint_dir=self.checkpoint_dir,
                 checkpoint_steps=self.checkpoint_steps,
-                fingerprint=self._fingerprint(texts),
+                # Hashing the texts is only worth it when a checkpoint may be resumed.
+                fingerprint=None if self.checkpoint_dir is None else self._fingerprint(texts),
                 progress=self.verbose > 0,
             )
         model.eval()
