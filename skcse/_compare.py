@@ -209,6 +209,7 @@ def run_compare(
         epochs=epochs,
         augment=augment,
         learning_rate=learning_rate,
+        compute_alignment=True,  # the report shows them
         random_state=seed,
         verbose=verbose,
     )

@@ -14,6 +14,7 @@ This module knows nothing of scikit-learn; the estimator in :mod:`skcse.encoder`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -47,6 +48,8 @@ __all__ = [
     "make_views",
     "rank_and_size",
     "train_simcse",
+    "train_top_layers",
+    "transformer_layers",
 ]
 
 # Length grouping sorts pools of this many batches, as the Hugging Face Trainer's
@@ -281,6 +284,44 @@ def alignment_uniformity(
     return float(torch.cat(squared).mean()), float(uniformity)
 
 
+def transformer_layers(auto_model: torch.nn.Module) -> torch.nn.ModuleList:
+    """Return the stack of transformer layers of a BERT-, RoBERTa- or DistilBERT-style model.
+
+    Raises
+    ------
+    ValueError
+        If the model holds no list of ``config.num_hidden_layers`` modules.
+    """
+    n_layers = getattr(auto_model.config, "num_hidden_layers", None)
+    for module in auto_model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise ValueError(
+        f"Could not find the {n_layers} transformer layers of this "
+        f"{type(auto_model).__name__}, so trainable_layers cannot be applied; use "
+        "trainable_layers=None to train the whole model."
+    )
+
+
+@contextlib.contextmanager
+def train_top_layers(auto_model: torch.nn.Module, n: int | None) -> Iterator[None]:
+    """Within the block, only the top ``n`` transformer layers take gradients.
+
+    The embeddings and the lower layers then run without autograd and get no optimizer
+    state; ``None`` trains everything. Every parameter takes gradients again afterwards.
+    """
+    if n is None:
+        yield
+        return
+    top = transformer_layers(auto_model)[-n:]
+    auto_model.requires_grad_(False)
+    top.requires_grad_(True)
+    try:
+        yield
+    finally:
+        auto_model.requires_grad_(True)
+
+
 def _warn_low_initial_loss(loss: float, augment: str) -> None:
     from skcse._recipes import SENTENCE_TUNED, describe
 
@@ -402,6 +443,8 @@ def train_simcse(
     augment: str = "dropout",
     keep_range: tuple[float, float] = (0.3, 1.0),
     group_by_length: bool = False,
+    trainable_layers: int | None = None,
+    compute_alignment: bool = False,
     gather_negatives: bool = True,
     checkpoint_dir: str | None = None,
     checkpoint_steps: int = 100,
@@ -423,6 +466,12 @@ def train_simcse(
         Fraction of the words a "crop" or "delete" view keeps.
     group_by_length : bool, default=False
         Batch texts of like lengths together (see :func:`epoch_order`).
+    trainable_layers : int or None, default=None
+        Train only the top this many transformer layers (see :func:`train_top_layers`);
+        None trains the whole model.
+    compute_alignment : bool, default=False
+        Measure alignment and uniformity (see :func:`alignment_uniformity`) before the first
+        and after the last step.
     gather_negatives : bool, default=True
         In a distributed fit, score each process's texts against the second views of all
         processes. Each process takes ``batch_size`` texts of every global batch of
@@ -438,8 +487,8 @@ def train_simcse(
     -------
     history : dict
         ``"loss"`` and ``"learning_rate"``, one entry per optimizer step; ``"alignment"``
-        and ``"uniformity"`` (see :func:`alignment_uniformity`), measured before the first
-        and after the last step. Empty lists when no step is taken.
+        and ``"uniformity"``, measured before the first and after the last step with
+        ``compute_alignment``. Empty lists when no step is taken.
     resumed_from : int
         The step a checkpoint resumed from, 0 for a fresh start.
 
@@ -465,6 +514,8 @@ def train_simcse(
         return history, 0
 
     def diagnose() -> None:
+        if not compute_alignment:
+            return
         alignment, uniformity = alignment_uniformity(
             model,
             texts,
@@ -530,16 +581,17 @@ def train_simcse(
                 callbacks=[_Watch(augment, total)],
             )
             trainer.remove_callback(PrinterCallback)  # prints every log line when tqdm is off
-            with fast_dropout(model[0].auto_model, device):
+            auto_model = model[0].auto_model
+            with fast_dropout(auto_model, device), train_top_layers(auto_model, trainable_layers):
                 if resume is None:
                     diagnose()
                     if folder is not None and rank_and_size()[0] == 0:
-                        diagnosis = [history["alignment"][0], history["uniformity"][0]]
+                        diagnosis = history["alignment"] + history["uniformity"]
                         marker = {"fingerprint": fingerprint, "diagnosis": diagnosis}
                         with atomic_write(folder / FINGERPRINT_FILE) as handle:
                             handle.write(json.dumps(marker).encode())
                 else:
-                    history["alignment"], history["uniformity"] = [first[0]], [first[1]]
+                    history["alignment"], history["uniformity"] = first[:1], first[1:]
                 trainer.train(resume_from_checkpoint=resume)
                 diagnose()
         finally:

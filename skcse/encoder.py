@@ -135,6 +135,17 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         on reviews 1.4× faster on a CPU (see the Performance guide; on a GPU it was
         slower). The negatives of a text become texts of similar length, which the paper's
         random batches are not; False keeps those.
+    trainable_layers : int or None, default=None
+        None trains the whole transformer. An integer trains only that many of its top
+        layers: the token embeddings and the lower layers stay as loaded and run without
+        autograd, so a step costs less (no backward pass through them, no optimizer state
+        for them), which counts most on CPUs without bf16 units; see the Performance guide.
+        Published SimCSE work finds that the top layers carry most of the gain.
+    compute_alignment : bool, default=False
+        Record the alignment and uniformity of the embeddings before the first and after the
+        last step in ``history_`` (see there). Off by default because it embeds up to 256
+        training texts three times at both ends, which costs about as much as four training
+        steps of 64 texts; a fit of a few steps would take several times as long.
     gather_negatives : bool, default=True
         Only for a distributed fit (under ``torchrun``, see Notes): whether each text is
         scored against the second views of all processes' batches (True, the contrastive
@@ -157,12 +168,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     n_features_out_ : int
         Length of the output vectors (the backbone's hidden size).
     history_ : dict of lists
-        ``"loss"`` and ``"learning_rate"`` at each optimizer step, and ``"alignment"`` and
-        ``"uniformity"`` (Wang & Isola, 2020) of 256 training texts before the first and
-        after the last step: alignment is the mean squared distance between the unit-length
-        vectors of a text's two views (lower: positives closer), uniformity the log mean of
-        ``exp(-2 d²)`` over pairs of texts (lower: spread more evenly). All empty when no
-        step is taken.
+        ``"loss"`` and ``"learning_rate"`` at each optimizer step, and, with
+        ``compute_alignment=True``, ``"alignment"`` and ``"uniformity"`` (Wang & Isola,
+        2020) of 256 training texts before the first and after the last step (else empty):
+        alignment is the mean squared distance between the unit-length vectors of a text's
+        two views (lower: positives closer), uniformity the log mean of ``exp(-2 d²)`` over
+        pairs of texts (lower: spread more evenly). All empty when no step is taken.
     n_steps_ : int
         Optimizer steps taken.
     device_ : str
@@ -226,6 +237,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "group_by_length": ["boolean"],
+        "trainable_layers": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "compute_alignment": ["boolean"],
         "gather_negatives": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -253,6 +266,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_steps: int = 100,
         group_by_length: bool = False,
+        trainable_layers: int | None = None,
+        compute_alignment: bool = False,
         gather_negatives: bool = True,
         verbose: int = 0,
     ) -> None:
@@ -276,6 +291,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_steps = checkpoint_steps
         self.group_by_length = group_by_length
+        self.trainable_layers = trainable_layers
+        self.compute_alignment = compute_alignment
         self.gather_negatives = gather_negatives
         self.verbose = verbose
 
@@ -375,6 +392,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 quiet=self.verbose == 0,
             )
             _check_max_seq_length(self.max_seq_length, transformer.auto_model)
+            self._check_trainable_layers(transformer.auto_model)
             model = sentence_transformer(transformer, self.pooling, self.normalize, device)
             history, resumed_from = train_simcse(
                 model,
@@ -392,6 +410,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 augment=self.augment,
                 keep_range=tuple(self.keep_range),
                 group_by_length=bool(self.group_by_length),
+                trainable_layers=self.trainable_layers,
+                compute_alignment=bool(self.compute_alignment),
                 gather_negatives=bool(self.gather_negatives),
                 checkpoint_dir=self.checkpoint_dir,
                 checkpoint_steps=self.checkpoint_steps,
@@ -408,6 +428,18 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.device_ = str(device)
         self.resumed_from_step_ = resumed_from
         return self
+
+    def _check_trainable_layers(self, auto_model: Any) -> None:
+        from skcse._training import transformer_layers
+
+        if self.trainable_layers is None:
+            return
+        n_layers = len(transformer_layers(auto_model))
+        if self.trainable_layers > n_layers:
+            raise ValueError(
+                f"trainable_layers={self.trainable_layers}, but this backbone has {n_layers} "
+                f"layers; use trainable_layers <= {n_layers}, or None to train them all."
+            )
 
     def _join_processes(self, texts: list[str], device, seed: int):
         """Join the processes ``torchrun`` started; return this one's device and rank 0's seed.

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import skcse._attention as attention
-import skcse._training as training
 from skcse import SimCSEEncoder
 from skcse._attention import MaskDropout, _attention, dropout_mask, fast_dropout
 from skcse._backbone import load_backbone, sentence_transformer
@@ -74,8 +73,6 @@ def test_fast_dropout_is_used_on_cpu_and_undone(tiny_model, texts, monkeypatch):
     shapes = []
     real = attention.dropout_mask
     monkeypatch.setattr(attention, "dropout_mask", lambda *a: shapes.append(a[0]) or real(*a))
-    # Count the training steps' masks only, not those of the alignment diagnostics.
-    monkeypatch.setattr(training, "alignment_uniformity", lambda *a, **k: (0.0, 0.0))
     encoder = SimCSEEncoder(tiny_model, max_steps=2, dropout=0.1, **FAST).fit(texts)
     # 2 steps of 2 forward passes (one per view) through the 2-layer models; each pass draws
     # one attention mask per layer, and hidden-state masks after the embeddings and twice per

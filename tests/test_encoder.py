@@ -607,7 +607,10 @@ def test_documented_edge_cases_embed_without_error(tiny_bert, texts, case):
 
 
 # Cropped views: a resumed fit must also draw the same views as an uninterrupted one.
-CHECKPOINTED = dict(FAST, epochs=3, checkpoint_steps=4, random_state=0, augment="crop")
+# compute_alignment: a resumed fit must also bring back the alignment measured before step 1.
+CHECKPOINTED = dict(
+    FAST, epochs=3, checkpoint_steps=4, random_state=0, augment="crop", compute_alignment=True
+)
 
 
 def _checkpoints(folder):
@@ -701,8 +704,11 @@ def test_remembered_embedding_follows_output_parameters(tiny_bert, texts, change
     encoder = SimCSEEncoder(tiny_bert, **FAST, random_state=0, epochs=0)
     encoder.fit_transform(texts)
     encoder.set_params(**change)
-    # The same texts must get what any other texts get under the new parameters.
-    np.testing.assert_array_equal(encoder.transform(texts)[:3], encoder.transform(texts[:3]))
+    # The same texts must get what any other texts get under the new parameters (up to
+    # rounding: without AVX-512, fp32 kernels round differently at another padded length).
+    np.testing.assert_allclose(
+        encoder.transform(texts)[:3], encoder.transform(texts[:3]), rtol=1e-5, atol=1e-7
+    )
     if change.get("normalize"):
         np.testing.assert_allclose(np.linalg.norm(encoder.transform(texts), axis=1), 1, rtol=1e-5)
 

@@ -111,7 +111,7 @@ def test_identical_texts_are_perfectly_uniformly_bad(tiny_bert):
 @pytest.mark.parametrize("augment", ["dropout", "crop", "delete"])
 def test_fit_records_alignment_and_uniformity_at_start_and_end(tiny_bert, texts, augment):
     def history(learning_rate):
-        params = dict(FAST, augment=augment, learning_rate=learning_rate)
+        params = dict(FAST, augment=augment, learning_rate=learning_rate, compute_alignment=True)
         return SimCSEEncoder(tiny_bert, **params).fit(texts).history_
 
     trained, frozen = history(1e-3), history(0.0)
@@ -120,6 +120,9 @@ def test_fit_records_alignment_and_uniformity_at_start_and_end(tiny_bert, texts,
         assert trained[name][0] == frozen[name][0]  # measured before the first step
         assert frozen[name][1] == frozen[name][0]  # same sample and draws at the end
         assert trained[name][1] != trained[name][0]  # the model moved
+    # Off by default: the pass costs about as much as four steps of 64 texts.
+    plain = SimCSEEncoder(tiny_bert, **FAST).fit(texts).history_
+    assert plain["alignment"] == plain["uniformity"] == [] and len(plain["loss"]) > 0
 
 
 @pytest.mark.parametrize("augment", ["crop", "delete"])
@@ -174,7 +177,9 @@ def test_sentence_tuned_backbone_warns_for_dropout_not_for_crop():
     if path is None:
         pytest.skip("the shared reviews are absent")
     reviews = pd.read_csv(path, nrows=400)["Text"].dropna().drop_duplicates().tolist()[:64]
-    params = dict(max_steps=1, batch_size=64, max_seq_length=64, random_state=0)
+    params = dict(
+        max_steps=1, batch_size=64, max_seq_length=64, random_state=0, compute_alignment=True
+    )
     with pytest.warns(UserWarning, match="dropout-only SimCSE has nothing to learn"):
         dropout = SimCSEEncoder(**params).fit(reviews)
     assert dropout.history_["loss"][0] < 0.01
@@ -232,3 +237,31 @@ def test_bf16_training_reaches_the_fp32_loss(tiny_model, texts):
     assert fp32[-6:].mean() < 0.2 * fp32[:6].mean()
     assert abs(bf16.mean() - fp32.mean()) < 0.1 * fp32.mean()
     assert abs(bf16[-6:].mean() - fp32[-6:].mean()) < 0.5 * fp32[-6:].mean()
+
+
+@pytest.mark.parametrize("model", ["tiny_bert", "tiny_roberta"])
+def test_trainable_layers_trains_only_the_top_layers(model, texts, request):
+    path = request.getfixturevalue(model)
+    params = dict(max_steps=2, learning_rate=1e-3, dropout=0.1, **FAST)
+    untrained = SimCSEEncoder(path, epochs=0, **FAST).fit(texts).model_[0].auto_model
+    top = SimCSEEncoder(path, trainable_layers=1, **params).fit(texts)
+    start = untrained.state_dict()
+    changed = {
+        name
+        for name, value in top.model_[0].auto_model.state_dict().items()
+        if not torch.equal(value, start[name])
+    }
+    # The tiny backbones have 2 layers: only the second one moved.
+    assert changed and all(name.startswith("encoder.layer.1.") for name in changed)
+    # The frozen part is frozen for the fit only: the fitted model trains as a whole.
+    assert all(p.requires_grad for p in top.model_.parameters())
+    full = SimCSEEncoder(path, **params).fit(texts)
+    assert full.history_["loss"][0] == top.history_["loss"][0]  # the same first forward
+    assert full.history_["loss"][1] != top.history_["loss"][1]
+
+
+def test_trainable_layers_beyond_the_backbone_is_refused(tiny_bert, texts):
+    with pytest.raises(ValueError, match=r"trainable_layers=3, but this backbone has 2 layers"):
+        SimCSEEncoder(tiny_bert, trainable_layers=3, **FAST).fit(texts)
+    with pytest.raises(ValueError, match="'trainable_layers' parameter"):
+        SimCSEEncoder(tiny_bert, trainable_layers=0, **FAST).fit(texts)
