@@ -292,6 +292,7 @@ def main() -> None:
         help="an extra SimCSE row, e.g. 'crop_lr1e-5:augment=crop;learning_rate=1e-5'",
     )
     parser.add_argument("--max-seq-length", type=int, default=64)
+    parser.add_argument("--model", default=None, help="backbone (default: the embedded MiniLM)")
     parser.add_argument("--no-grid", action="store_true", help="skip the tuned column")
     parser.add_argument("--out", default="bench_quality.json")
     parser.add_argument("--smoke", action="store_true", help="300 texts, 2 steps, to prove it runs")
@@ -305,6 +306,8 @@ def main() -> None:
     rows = {name: ROWS[name] for name in args.rows}
     rows.update(parse_row(spec) for spec in args.row)
     common: dict[str, Any] = {"max_seq_length": args.max_seq_length}
+    if args.model is not None:  # the tables name only what differs from the defaults
+        common["model_name_or_path"] = args.model
     n = args.n
     if args.smoke:
         n, args.seeds = 300, args.seeds[:1]

@@ -63,9 +63,10 @@ def test_bench_dask_smoke(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.benchmark
-def test_bench_quality_smoke(tmp_path):
+def test_bench_quality_smoke(tmp_path, tiny_bert):
+    # The tiny backbone proves the script's every part runs, at a fraction of MiniLM's time.
     out = tmp_path / "quality.json"
-    report, done = _smoke("bench_quality.py", out, tmp_path)
+    report, done = _smoke("bench_quality.py", out, tmp_path, "--model", tiny_bert)
     rows = {"tfidf_lsa", "untrained", "dropout", "crop", "delete"}
     assert set(report["summary"]) == rows
     assert {(run["row"], run["seed"]) for run in report["runs"]} == {(row, 0) for row in rows}
