@@ -24,6 +24,7 @@ from skcse._report import markdown_table
 __all__ = [
     "STAGES",
     "check_output",
+    "format_noise",
     "format_report",
     "format_table",
     "run_compare",
@@ -33,6 +34,9 @@ STAGES = ("baseline", "simcse", "reference")
 # First line of report.md: invisible where the docs include the file, and how a rerun knows
 # the file as its own.
 _MARKDOWN_MARK = "<!-- written by skcse compare -->"
+# The trained-vs-untrained difference is read against the clustering's own seed noise: both
+# embeddings are clustered again at this many seeds in all.
+NOISE_SEEDS = 3
 _TITLES = {
     "baseline": "untrained backbone + KMeans",
     "simcse": "SimCSE + UMAP + HDBSCAN",
@@ -243,6 +247,8 @@ def run_compare(
     labels["reference"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["reference"]))
     stages["reference"] = {"seconds": {"embed": t_embed, "umap_hdbscan": t_cluster}}
 
+    say(f"seed noise: UMAP + HDBSCAN at {NOISE_SEEDS} seeds, SimCSE and untrained")
+    noise = _seed_noise(embeddings, labels, y, seed, same=reference_model == model)
     for stage in STAGES:
         stages[stage].update(_scores(y, labels[stage]))
         stages[stage]["n_clusters"] = int(len(np.unique(labels[stage])))
@@ -253,6 +259,7 @@ def run_compare(
         "n_samples": len(texts),
         "n_categories": n_categories,
         "stages": stages,
+        "noise": noise,
         "settings": {
             "model": model,
             "reference_model": reference_model,
@@ -274,6 +281,50 @@ def run_compare(
             with atomic_write(folder / name) as handle:
                 handle.write(text.encode("utf-8"))
     return report
+
+
+def _seed_noise(
+    embeddings: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    y: np.ndarray,
+    seed: int,
+    *,
+    same: bool,
+) -> dict[str, Any]:
+    """Score SimCSE's and the untrained vectors through UMAP + HDBSCAN at several seeds.
+
+    The difference is beyond the noise when it has one sign at every seed.
+    """
+    from sklearn.metrics import v_measure_score
+
+    from skcse.pipeline import make_cluster_pipeline
+
+    seeds = [seed + i for i in range(NOISE_SEEDS)]
+    scores: dict[str, list[float]] = {}
+    for name, X, first in (
+        ("simcse", embeddings["simcse"], labels["simcse"]),
+        # The reference stage already clustered the untrained vectors when it is the backbone.
+        ("untrained", embeddings["baseline"], labels["reference"] if same else None),
+    ):
+        scores[name] = [
+            float(
+                v_measure_score(
+                    y,
+                    first
+                    if s == seed and first is not None
+                    else make_cluster_pipeline(random_state=s).fit_predict(X),
+                )
+            )
+            for s in seeds
+        ]
+    differences = np.subtract(scores["simcse"], scores["untrained"])
+    return {
+        "seeds": seeds,
+        "v_measure": scores,
+        "difference": float(differences.mean()),
+        "difference_std": float(differences.std(ddof=1)),
+        "beyond_noise": bool((differences > 0).all() or (differences < 0).all()),
+    }
 
 
 def _plot(
@@ -409,6 +460,36 @@ def _versus(a: dict[str, Any], b: dict[str, Any]) -> str:
     )
 
 
+def format_noise(report: dict[str, Any]) -> str:
+    """Say whether SimCSE's difference to the untrained backbone exceeds the seed noise.
+
+    Parameters
+    ----------
+    report : dict
+        As returned by :func:`run_compare` or read from its ``report.json``.
+
+    Returns
+    -------
+    str
+        One sentence: the V-measure difference at each clustering seed, and the verdict.
+    """
+    noise = report["noise"]
+    per_seed = np.subtract(noise["v_measure"]["simcse"], noise["v_measure"]["untrained"])
+    seeds = ", ".join(str(s) for s in noise["seeds"])
+    head = (
+        f"SimCSE against the untrained backbone, both through UMAP + HDBSCAN at seeds {seeds}: "
+        f"V-measure {noise['difference']:+.3f} ± {noise['difference_std']:.3f} (per seed "
+        + ", ".join(f"{d:+.3f}" for d in per_seed)
+        + ")"
+    )
+    if noise["beyond_noise"]:
+        return f"{head}: the same sign at every seed, larger than the clustering's seed noise."
+    return (
+        f"{head}: the sign changes with the seed, so the difference is NOT larger than the "
+        "clustering's seed noise, and this run cannot tell SimCSE from the untrained backbone."
+    )
+
+
 def _findings(report: dict[str, Any]) -> str:
     stages, settings = report["stages"], report["settings"]
     base, simcse, ref = stages["baseline"], stages["simcse"], stages["reference"]
@@ -421,6 +502,8 @@ def _findings(report: dict[str, Any]) -> str:
         f"- SimCSE + UMAP + HDBSCAN against the untrained backbone + KMeans (k = "
         f"{report['n_categories']}): {_versus(simcse, base)}. This comparison changes "
         "the encoder and the clusterer at once.",
+        f"- Seed noise: {format_noise(report)} (Training at another seed adds noise that this "
+        "run does not measure.)",
     ]
     if same_backbone:
         lines.append(

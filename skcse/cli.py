@@ -240,7 +240,7 @@ def _encoder_for(model: str | None, texts, quiet: bool):
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from skcse._compare import format_table, run_compare
+    from skcse._compare import format_noise, format_table, run_compare
     from skcse.datasets import load_amazon_reviews
 
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
@@ -262,6 +262,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(format_table(report))
+    print(format_noise(report))
     print(f"report (report.json, report.md) and plots written to {args.output}")
     return 0
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_texts
-from skcse._compare import format_report, format_table
+from skcse._compare import format_noise, format_report, format_table
 from skcse._recipes import SENTENCE_TUNED
 from skcse.cli import main
 
@@ -58,6 +58,16 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     assert simcse["n_steps"] == 2  # 96 texts, batch 64: one full + one of 32
     assert report["settings"]["augment"] == SENTENCE_TUNED["augment"]
     assert report["settings"]["learning_rate"] == SENTENCE_TUNED["learning_rate"]
+    # The trained-vs-untrained difference comes with its seed noise, printed and reported:
+    # the untrained vectors (the baseline's, as the reference is another model) clustered at
+    # three seeds, paired with SimCSE's.
+    noise = report["noise"]
+    assert noise["seeds"] == [0, 1, 2]
+    differences = np.subtract(noise["v_measure"]["simcse"], noise["v_measure"]["untrained"])
+    assert noise["difference"] == pytest.approx(differences.mean())
+    assert noise["v_measure"]["simcse"][0] == simcse["v_measure"]
+    assert noise["beyond_noise"] == (min(differences) > 0 or max(differences) < 0)
+    assert format_noise(report) in out and "seed noise" in format_noise(report)
     # The table printed is the one in report.md, which renders the whole report.json.
     assert format_table(report) in out
     markdown = (tmp_path / "report.md").read_text()
@@ -655,3 +665,21 @@ def test_describe_refuses_to_destroy_data_before_any_work(
     assert main(_cluster_argv(files, "--overwrite", "--describe", str(files[target]))) == 2
     assert re.search(message, _error_line(capsys))
     assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("simcse", "beyond", "verdict"),
+    [([0.52, 0.50, 0.51], True, "larger than"), ([0.52, 0.47, 0.51], False, "NOT larger")],
+)
+def test_noise_verdict_reads_the_sign_at_every_seed(simcse, beyond, verdict):
+    report = {
+        "noise": {
+            "seeds": [0, 1, 2],
+            "v_measure": {"simcse": simcse, "untrained": [0.50, 0.48, 0.49]},
+            "difference": float(np.mean(simcse) - 0.49),
+            "difference_std": 0.01,
+            "beyond_noise": beyond,
+        }
+    }
+    text = format_noise(report)
+    assert verdict in text and "per seed +0.020, " in text
