@@ -70,6 +70,8 @@ def test_init_stores_parameters_unchanged():
         checkpoint_dir="ckpt",
         checkpoint_steps=9,
         group_by_length=True,
+        trainable_layers=2,
+        compute_alignment=True,
         gather_negatives=False,
         verbose=1,
     )
