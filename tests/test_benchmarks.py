@@ -104,7 +104,7 @@ def test_bench_unlabeled_smoke(tmp_path, tiny_bert):
     corpus = tmp_path / "topics.csv"
     pd.DataFrame({"text": texts, "label": labels}).to_csv(corpus, index=False)
     command = [sys.executable, str(REPO / "benchmarks" / "bench_unlabeled.py"), "--smoke"]
-    command += ["--corpus", f"topics={corpus}", "--model", tiny_bert]
+    command += ["--corpus", f"{corpus}:text:label", "--model", tiny_bert]
     command += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "unlabeled.json")]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
