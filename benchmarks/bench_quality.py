@@ -1,7 +1,16 @@
 """Embedding quality: V-measure of each encoder through each clustering, over seeds.
 
 Rows are encoders: TF-IDF + LSA, the untrained backbone, and SimCSE with each augmentation
-(more with ``--row``). For every row, seed and target (``Cat1``, ``Cat2``) the script scores:
+(more with ``--row``). Corpora (``--corpus``, repeatable; default: the reviews):
+
+- ``reviews``: the Amazon reviews (``--data`` or ``SKCSE_DATA``), ``Text`` scored against two
+  targets, ``Cat1`` and ``Cat2``; every review unless ``--n`` is given;
+- ``banking77``, ``trec``, ``newsgroups_mini``, ``emotion_dairai``: the labelled CSVs of
+  ``../shared/data/corpora`` (``--corpora`` or ``SKCSE_CORPORA`` names another folder);
+- ``PATH.csv:TEXT_COLUMN:LABEL_COLUMN``: any CSV, named after its file.
+
+A CSV corpus is a stratified sample of ``--n`` texts (2,000 by default; all if fewer), the
+same texts at every seed. For every corpus, row, seed and target the script scores:
 
 - ``kmeans_raw``: KMeans on the encoder's vectors, k = number of categories;
 - ``umap_hdbscan``: the fixed UMAP + HDBSCAN of ``skcse compare``,
@@ -13,11 +22,15 @@ Rows are encoders: TF-IDF + LSA, the untrained backbone, and SimCSE with each au
   is reported, with the whole grid in the JSON.
 
 The seed drives SimCSE training (data order, dropout, views), the SVD of LSA, UMAP and KMeans.
-Runs are merged into ``--out`` by (row, seed), so rows and seeds can be added by later calls;
-the Markdown table beside it shows mean ± std over the seeds present.
+Runs are merged into ``--out`` by (corpus, row, seed), so corpora, rows and seeds can be
+added by later calls (a report written before ``--corpus`` existed holds the reviews). The
+Markdown beside it has one table per corpus and target (mean ± std over the seeds present)
+and one across corpora: each row's tuned score minus the ``untrained`` row's on the same
+corpus and seed, mean ± std over seeds, the grid medians' difference in brackets.
 
 Run: ``python benchmarks/bench_quality.py --seeds 0 1 2`` (about 7 minutes per trained row
-and seed on 2 CPU cores at max_seq_length 64); ``--smoke`` proves it runs in a minute.
+and seed on 2 CPU cores at max_seq_length 64 on the 15k reviews); ``--corpus trec --corpus
+my.csv:body:topic`` runs other corpora; ``--smoke`` proves it runs in a minute.
 """
 
 from __future__ import annotations
@@ -32,9 +45,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import cpu_name
+from _common import (
+    GRID_CLUSTER_DIVISORS,
+    GRID_MIN_SAMPLES,
+    GRID_NEIGHBORS,
+    add_corpus_arguments,
+    cluster_grid,
+    cpu_name,
+    load_corpus,
+)
 
-TARGETS = ("Cat1", "Cat2")
 COLUMNS = ("kmeans_raw", "umap_hdbscan", "umap_kmeans", "tuned")
 # Built-in rows; "simcse" rows take SimCSEEncoder parameters on top of the common ones.
 ROWS: dict[str, dict[str, Any]] = {
@@ -44,11 +64,10 @@ ROWS: dict[str, dict[str, Any]] = {
     "crop": {"kind": "simcse", "augment": "crop"},
     "delete": {"kind": "simcse", "augment": "delete"},
 }
-# The grid every encoder gets; it holds the fixed setting. min_cluster_size is n // divisor
-# (at least 10): Cat2's 64 classes have a median of 159 reviews in 15k, Cat1's 6 thousands.
-GRID_NEIGHBORS = (15, 50, 100)
-GRID_MIN_SAMPLES = (10, 30)
-GRID_CLUSTER_DIVISORS = (200, 80, 40, 15)
+# The row every other row is compared with in the table across corpora.
+BASELINE = "untrained"
+# A CSV corpus's sample when --n is not given (the reviews keep every text).
+CSV_SAMPLE = 2000
 LSA_COMPONENTS = 100
 
 
@@ -70,16 +89,14 @@ def embed(row: dict[str, Any], texts: list[str], seed: int, common: dict[str, An
     if row["kind"] == "tfidf":
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import Normalizer
+        from sklearn.preprocessing import normalize
 
-        lsa = make_pipeline(
-            TfidfVectorizer(sublinear_tf=True, min_df=2, stop_words="english"),
-            TruncatedSVD(LSA_COMPONENTS, random_state=seed),
-            Normalizer(),
-        )
         start = time.perf_counter()
-        X = lsa.fit_transform(texts).astype(np.float32)
+        tfidf = TfidfVectorizer(sublinear_tf=True, min_df=2, stop_words="english")
+        weights = tfidf.fit_transform(texts)
+        # A small corpus can have fewer words than LSA_COMPONENTS.
+        svd = TruncatedSVD(min(LSA_COMPONENTS, weights.shape[1]), random_state=seed)
+        X = normalize(svd.fit_transform(weights)).astype(np.float32)
         return X, {"seconds": time.perf_counter() - start}
     from skcse import SimCSEEncoder
 
@@ -108,10 +125,12 @@ def _v_measure_of_column(y: np.ndarray, labels: np.ndarray, column: int) -> floa
     return float(v_measure_score(y[:, column], labels))
 
 
-def score(X: np.ndarray, targets: dict[str, np.ndarray], seed: int, grid: bool) -> dict:
-    """Score one embedding through each clustering, for each target.
+def score(
+    X: np.ndarray, targets: dict[str, np.ndarray], seed: int, grid: dict[str, list] | None
+) -> dict:
+    """Score one embedding through each clustering, for each target; ``grid=None``: no tuning.
 
-    One search serves both targets: y holds one column per target and each scorer reads its
+    One search serves every target: y holds one column per target and each scorer reads its
     own, so every UMAP and HDBSCAN candidate is fitted once (UMAP and HDBSCAN ignore y).
     """
     from joblib import Memory
@@ -124,42 +143,36 @@ def score(X: np.ndarray, targets: dict[str, np.ndarray], seed: int, grid: bool) 
     from skcse.model_selection import InSampleSplit
     from skcse.pipeline import make_cluster_pipeline
 
-    Y = np.column_stack([targets[target] for target in TARGETS])
-    results: dict[str, dict[str, Any]] = {target: {} for target in TARGETS}
+    Y = np.column_stack(list(targets.values()))
+    results: dict[str, dict[str, Any]] = {target: {} for target in targets}
     with tempfile.TemporaryDirectory() as cache:
         # One UMAP fit per setting, shared by the fixed pipeline and the grid.
         memory = Memory(cache, verbose=0)
         fixed = make_cluster_pipeline(random_state=seed, memory=memory)
         labels = fixed.fit_predict(X, Y)
         Z = fixed[0].embedding_
-        for j, target in enumerate(TARGETS):
+        for j, target in enumerate(targets):
             y, row = Y[:, j], results[target]
             kmeans = KMeans(n_clusters=len(np.unique(y)), n_init=10, random_state=seed)
             row["kmeans_raw"] = float(v_measure_score(y, kmeans.fit_predict(X)))
             row["umap_hdbscan"] = float(v_measure_score(y, labels))
             row["umap_hdbscan_clusters"] = int(len(np.unique(labels)))
             row["umap_kmeans"] = float(v_measure_score(y, clone(kmeans).fit_predict(Z)))
-        if not grid:
+        if grid is None:
             return results
         search = GridSearchCV(
             clone(fixed),
-            {
-                "umap__n_neighbors": list(GRID_NEIGHBORS),
-                "hdbscan__min_samples": list(GRID_MIN_SAMPLES),
-                "hdbscan__min_cluster_size": sorted(
-                    {max(10, len(X) // d) for d in GRID_CLUSTER_DIVISORS}
-                ),
-            },
+            grid,
             scoring={
                 target: make_clustering_scorer(_v_measure_of_column, column=j)
-                for j, target in enumerate(TARGETS)
+                for j, target in enumerate(targets)
             },
             cv=InSampleSplit(),
             refit=False,
             error_score="raise",
         ).fit(X, Y)
     cv = search.cv_results_
-    for target in TARGETS:
+    for target in targets:
         scores = cv[f"mean_test_{target}"]
         best = int(np.argmax(scores))
         results[target].update(
@@ -175,93 +188,208 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
 
 
+def targets_of(run: dict) -> list[str]:
+    """The targets a run was scored against (its scores also hold the grid's candidates)."""
+    return [key for key in run["scores"] if key != "grid_params"]
+
+
+def column_name(corpus: str, target: str, n_targets: int) -> str:
+    """The corpus's name, with the target's when it has several (the reviews' Cat1, Cat2)."""
+    return f"{corpus} {target}" if n_targets > 1 else corpus
+
+
+def read_report(path: Path) -> dict:
+    """The report in ``path``, or an empty one.
+
+    Reports written before ``--corpus`` hold only the reviews, with one sample size for all.
+    """
+    if not path.is_file():
+        return {"runs": []}
+    report = json.loads(path.read_text())
+    n_samples = report.pop("n_samples", None)
+    for run in report["runs"]:
+        run.setdefault("corpus", "reviews")
+        run.setdefault("n_texts", n_samples)
+    return report
+
+
 def summarize(runs: list[dict]) -> dict:
-    """Mean, std and count over seeds of each row, target and column."""
-    summary: dict[str, Any] = {}
+    """Mean, std and count over seeds of each corpus, row, target and column."""
+    groups: dict[str, dict[str, list[dict]]] = {}
     for run in runs:
-        entry = summary.setdefault(run["row"], {"params": run["params"], "seeds": []})
-        entry["seeds"].append(run["seed"])
-    for name, entry in summary.items():
-        mine = [run for run in runs if run["row"] == name]
-        for target in TARGETS:
-            entry[target] = {}
-            for column in COLUMNS:
-                values = [
-                    run["scores"][target][column] for run in mine if column in run["scores"][target]
+        groups.setdefault(run["corpus"], {}).setdefault(run["row"], []).append(run)
+    summary: dict[str, dict[str, Any]] = {}
+    for corpus, rows in groups.items():
+        for name, mine in rows.items():
+            entry: dict[str, Any] = {
+                "params": mine[0]["params"],
+                "seeds": [run["seed"] for run in mine],
+                "n_texts": mine[0]["n_texts"],
+                "scores": {},
+            }
+            for target in targets_of(mine[0]):
+                stats = entry["scores"][target] = {}
+                for column in COLUMNS:
+                    values = [
+                        run["scores"][target][column]
+                        for run in mine
+                        if column in run["scores"][target]
+                    ]
+                    if values:
+                        stats[column] = _stats(values)
+                # The tuned column is a maximum over candidates, so one lucky clustering lifts
+                # it; the grid's median shows whether the whole grid moved.
+                medians = [
+                    float(np.median(run["scores"][target]["grid"]))
+                    for run in mine
+                    if "grid" in run["scores"][target]
                 ]
-                if values:
-                    entry[target][column] = _stats(values)
-            # The tuned column is a maximum over candidates, so one lucky clustering lifts it;
-            # the grid's median shows whether the whole grid moved.
-            medians = [
-                float(np.median(run["scores"][target]["grid"]))
-                for run in mine
-                if "grid" in run["scores"][target]
-            ]
-            if medians:
-                entry[target]["grid_median"] = _stats(medians)
-        if all("loss_first" in run["info"] for run in mine):
-            entry["fit_seconds"] = float(np.mean([run["info"]["fit_seconds"] for run in mine]))
-            for key in ("loss_first", "loss_last_50"):
-                entry[key] = float(np.mean([run["info"][key] for run in mine]))
-            for key in ("alignment", "uniformity"):
-                entry[key] = np.mean([run["info"][key] for run in mine], axis=0).tolist()
+                if medians:
+                    stats["grid_median"] = _stats(medians)
+            if all("loss_first" in run["info"] for run in mine):
+                entry["fit_seconds"] = float(np.mean([run["info"]["fit_seconds"] for run in mine]))
+                for key in ("loss_first", "loss_last_50"):
+                    entry[key] = float(np.mean([run["info"][key] for run in mine]))
+                for key in ("alignment", "uniformity"):
+                    entry[key] = np.mean([run["info"][key] for run in mine], axis=0).tolist()
+            summary.setdefault(corpus, {})[name] = entry
     return summary
 
 
-def markdown(report: dict) -> str:
-    """The summary as Markdown tables, one per target and one of training."""
+def across(runs: list[dict]) -> dict:
+    """Per row and corpus column: the tuned score and grid median, and their gain over BASELINE.
+
+    A gain pairs two runs of the same corpus and seed; mean ± std are over those seeds.
+    """
+    baseline = {(run["corpus"], run["seed"]): run for run in runs if run["row"] == BASELINE}
+    cells: dict[str, dict[str, dict[str, list]]] = {}
+    for run in runs:
+        base = baseline.get((run["corpus"], run["seed"]))
+        targets = targets_of(run)
+        for target in targets:
+            scores = run["scores"][target]
+            # --no-grid runs have no tuned score to compare.
+            if base is None or "grid" not in scores or "grid" not in base["scores"][target]:
+                continue
+            base_scores = base["scores"][target]
+            column = column_name(run["corpus"], target, len(targets))
+            cell = cells.setdefault(run["row"], {}).setdefault(column, {"seeds": []})
+            values = {
+                "tuned": scores["tuned"],
+                "grid_median": float(np.median(scores["grid"])),
+                "tuned_gain": scores["tuned"] - base_scores["tuned"],
+                "grid_median_gain": float(
+                    np.median(scores["grid"]) - np.median(base_scores["grid"])
+                ),
+            }
+            cell["seeds"].append(run["seed"])
+            for key, value in values.items():
+                cell.setdefault(key, []).append(value)
+    return {
+        row: {
+            column: {key: value if key == "seeds" else _stats(value) for key, value in cell.items()}
+            for column, cell in columns.items()
+        }
+        for row, columns in cells.items()
+    }
+
+
+def _cell(stat: dict[str, float] | None, sign: str = "") -> str:
+    """Mean ± std, or the value alone for one seed, which has no spread to show."""
+    if stat is None:
+        return "n/a"
+    if stat["n"] == 1:
+        return f"{stat['mean']:{sign}.3f}"
+    return f"{stat['mean']:{sign}.3f} ± {stat['std']:.3f}"
+
+
+def markdown_across(report: dict) -> str:
+    """The table across corpora: BASELINE's scores, and every other row's gain over them."""
     from skcse._report import markdown_table
 
-    parts = []
-    for target in TARGETS:
-        rows = []
-        for name, entry in report["summary"].items():
-            cells = []
-            for column in (*COLUMNS, "grid_median"):
-                stat = entry[target].get(column)
-                if stat is None:
-                    cells.append("n/a")
-                elif stat["n"] == 1:  # one seed has no spread to show
-                    cells.append(f"{stat['mean']:.3f}")
-                else:
-                    cells.append(f"{stat['mean']:.3f} ± {stat['std']:.3f}")
-            rows.append([name, len(entry["seeds"]), *cells])
-        parts.append(
-            f"**{target}** (V-measure, mean ± std over seeds)\n\n"
-            + markdown_table(
-                [
-                    "encoder",
-                    "seeds",
-                    "KMeans on raw",
-                    "UMAP + HDBSCAN",
-                    "UMAP + KMeans",
-                    "tuned UMAP + HDBSCAN",
-                    "grid median",
-                ],
-                rows,
-            )
-        )
+    table = report["across"]
+    if not table:
+        return f"No table across corpora: it needs the `{BASELINE}` row and the tuned column.\n"
+    columns = list(dict.fromkeys(column for cells in table.values() for column in cells))
+    most = max(len(cell["seeds"]) for cells in table.values() for cell in cells.values())
     rows = []
-    for name, entry in report["summary"].items():
-        if "fit_seconds" not in entry:
-            continue
-        align, unif = entry["alignment"], entry["uniformity"]
-        rows.append(
-            [
-                name,
-                ", ".join(f"{k}={v}" for k, v in entry["params"].items() if k != "kind"),
-                f"{entry['fit_seconds']:.0f}",
-                f"{entry['loss_first']:.2g}",
-                f"{entry['loss_last_50']:.2g}",
-                f"{align[0]:.3f} → {align[1]:.3f}",
-                f"{unif[0]:.3f} → {unif[1]:.3f}",
-            ]
-        )
+    # The baseline first: its scores are the scale the gains are read on.
+    for name in sorted(table, key=lambda name: name != BASELINE):
+        line = [name]
+        for column in columns:
+            cell = table[name].get(column)
+            if cell is None:
+                line.append("n/a")
+                continue
+            if name == BASELINE:
+                text = f"{_cell(cell['tuned'])} ({cell['grid_median']['mean']:.3f})"
+            else:
+                gain = cell["grid_median_gain"]["mean"]
+                text = f"{_cell(cell['tuned_gain'], '+')} ({gain:+.3f})"
+            if len(cell["seeds"]) < most:  # fewer seeds than elsewhere in the table
+                text += f" [seeds {', '.join(map(str, cell['seeds']))}]"
+            line.append(text)
+        rows.append(line)
+    return (
+        f"**Across corpora**: tuned UMAP + HDBSCAN V-measure of `{BASELINE}`, and each other "
+        f"encoder's gain over it on the same corpus and seed; mean ± std over seeds, the grid "
+        f"median (its gain) in brackets\n\n" + markdown_table(["encoder", *columns], rows)
+    )
+
+
+def markdown(report: dict) -> str:
+    """The summary as Markdown: across corpora, one table per corpus and target, training."""
+    from skcse._report import markdown_table
+
+    parts = [markdown_across(report)]
+    for corpus, entries in report["summary"].items():
+        targets = list(next(iter(entries.values()))["scores"])
+        for target in targets:
+            rows = []
+            for name, entry in entries.items():
+                stats = entry["scores"][target]
+                cells = [_cell(stats.get(column)) for column in (*COLUMNS, "grid_median")]
+                rows.append([name, len(entry["seeds"]), *cells])
+            n_texts = next(iter(entries.values()))["n_texts"]
+            parts.append(
+                f"**{column_name(corpus, target, len(targets))}** ({n_texts} texts; V-measure, "
+                "mean ± std over seeds)\n\n"
+                + markdown_table(
+                    [
+                        "encoder",
+                        "seeds",
+                        "KMeans on raw",
+                        "UMAP + HDBSCAN",
+                        "UMAP + KMeans",
+                        "tuned UMAP + HDBSCAN",
+                        "grid median",
+                    ],
+                    rows,
+                )
+            )
+    rows = []
+    for corpus, entries in report["summary"].items():
+        for name, entry in entries.items():
+            if "fit_seconds" not in entry:
+                continue
+            align, unif = entry["alignment"], entry["uniformity"]
+            rows.append(
+                [
+                    corpus,
+                    name,
+                    ", ".join(f"{k}={v}" for k, v in entry["params"].items() if k != "kind"),
+                    f"{entry['fit_seconds']:.0f}",
+                    f"{entry['loss_first']:.2g}",
+                    f"{entry['loss_last_50']:.2g}",
+                    f"{align[0]:.3f} → {align[1]:.3f}",
+                    f"{unif[0]:.3f} → {unif[1]:.3f}",
+                ]
+            )
     parts.append(
         "**Training** (means over seeds)\n\n"
         + markdown_table(
             [
+                "corpus",
                 "encoder",
                 "parameters",
                 "fit s",
@@ -278,8 +406,11 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="reviews CSV (default: SKCSE_DATA)")
-    parser.add_argument("--n", type=int, default=None, help="stratified sample (default: all)")
+    add_corpus_arguments(
+        parser,
+        n=None,
+        n_help=f"stratified sample per corpus (default: every review, {CSV_SAMPLE} of a CSV)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--rows", nargs="*", default=list(ROWS), help=f"of {list(ROWS)}; none: only --row rows"
@@ -295,67 +426,101 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="backbone (default: the embedded MiniLM)")
     parser.add_argument("--no-grid", action="store_true", help="skip the tuned column")
     parser.add_argument("--out", default="bench_quality.json")
-    parser.add_argument("--smoke", action="store_true", help="300 texts, 2 steps, to prove it runs")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="300 texts per corpus, 2 steps, the grid at 50 neighbours only: to prove it runs",
+    )
     args = parser.parse_args()
     # Some grid candidates find no cluster at all; they score 0, which is the right verdict.
     warnings.filterwarnings("ignore", message="HDBSCAN found no cluster")
 
     from skcse._io import atomic_write
-    from skcse.datasets import load_amazon_reviews
 
     rows = {name: ROWS[name] for name in args.rows}
     rows.update(parse_row(spec) for spec in args.row)
     common: dict[str, Any] = {"max_seq_length": args.max_seq_length}
     if args.model is not None:  # the tables name only what differs from the defaults
         common["model_name_or_path"] = args.model
-    n = args.n
     if args.smoke:
-        n, args.seeds = 300, args.seeds[:1]
+        args.n, args.seeds = 300, args.seeds[:1]
         common.update(max_steps=2, batch_size=16)
-    frame = load_amazon_reviews(args.data, n_samples=n, random_state=0).frame
-    texts = frame["Text"].astype(str).tolist()
-    targets = {target: frame[target].astype(str).to_numpy() for target in TARGETS}
+    # The same texts at every seed; all read first, so that a wrong path fails before any work.
+    corpora = [
+        load_corpus(
+            spec,
+            # Every review unless told, as before --corpus, so older reports keep their meaning.
+            n=args.n if args.n is not None or spec == "reviews" else CSV_SAMPLE,
+            random_state=0,
+            data=args.data,
+            folder=args.corpora,
+        )
+        for spec in args.corpus or ["reviews"]
+    ]
+    names = [corpus.name for corpus in corpora]
+    if len(set(names)) < len(names):
+        parser.error(f"two corpora share a name, and would share their runs: {names}")
 
     out = Path(args.out)
-    report = json.loads(out.read_text()) if out.is_file() else {"runs": []}
+    report = read_report(out)
+    # Runs merge by corpus name: refuse to mix two samples of one corpus in one table.
+    for corpus in corpora:
+        sizes = {run["n_texts"] for run in report["runs"] if run["corpus"] == corpus.name}
+        if sizes - {len(corpus.texts)}:
+            parser.error(
+                f"{out} holds {corpus.name} runs on {sorted(sizes)} texts, this call has "
+                f"{len(corpus.texts)}: give the same --n or another --out"
+            )
     for seed in args.seeds:
-        for name, row in rows.items():
-            start = time.perf_counter()
-            X, info = embed(row, texts, seed, common)
-            scores = score(X, targets, seed, grid=not args.no_grid)
-            run = {
-                "row": name,
-                "seed": seed,
-                "params": {**common, **row} if row["kind"] == "simcse" else row,
-                "info": {**info, "total_seconds": time.perf_counter() - start},
-                "scores": scores,
-            }
-            report["runs"] = [
-                r for r in report["runs"] if (r["row"], r["seed"]) != (name, seed)
-            ] + [run]
-            cells = ", ".join(
-                f"{t} {c} {scores[t][c]:.3f}" for t in TARGETS for c in COLUMNS if c in scores[t]
-            )
-            print(
-                f"[{name} seed {seed}] {cells} ({run['info']['total_seconds']:.0f} s)", flush=True
-            )
-            report.update(
-                n_samples=len(texts),
-                cpu=cpu_name(),
-                summary=summarize(report["runs"]),
-                grid={
-                    "umap__n_neighbors": list(GRID_NEIGHBORS),
-                    "hdbscan__min_samples": list(GRID_MIN_SAMPLES),
-                    "hdbscan__min_cluster_size_divisor": list(GRID_CLUSTER_DIVISORS),
-                },
-            )
-            # Written after every run, so an interrupted benchmark keeps what it measured.
-            for path, text in (
-                (out, json.dumps(report, indent=1) + "\n"),
-                (out.with_suffix(".md"), markdown(report)),
-            ):
-                with atomic_write(path) as handle:
-                    handle.write(text.encode())
+        for corpus in corpora:
+            grid = None if args.no_grid else cluster_grid(len(corpus.texts))
+            if grid is not None and args.smoke:  # one UMAP per run: the fixed setting's, cached
+                grid["umap__n_neighbors"] = [50]
+            for name, row in rows.items():
+                start = time.perf_counter()
+                X, info = embed(row, corpus.texts, seed, common)
+                scores = score(X, corpus.targets, seed, grid)
+                run = {
+                    "corpus": corpus.name,
+                    "n_texts": len(corpus.texts),
+                    "row": name,
+                    "seed": seed,
+                    "params": {**common, **row} if row["kind"] == "simcse" else row,
+                    "info": {**info, "total_seconds": time.perf_counter() - start},
+                    "scores": scores,
+                }
+                key = (corpus.name, name, seed)
+                report["runs"] = [
+                    r for r in report["runs"] if (r["corpus"], r["row"], r["seed"]) != key
+                ] + [run]
+                cells = ", ".join(
+                    f"{t} {c} {scores[t][c]:.3f}"
+                    for t in corpus.targets
+                    for c in COLUMNS
+                    if c in scores[t]
+                )
+                print(
+                    f"[{corpus.name} {name} seed {seed}] {cells} "
+                    f"({run['info']['total_seconds']:.0f} s)",
+                    flush=True,
+                )
+                report.update(
+                    cpu=cpu_name(),
+                    summary=summarize(report["runs"]),
+                    across=across(report["runs"]),
+                    grid={
+                        "umap__n_neighbors": list(GRID_NEIGHBORS),
+                        "hdbscan__min_samples": list(GRID_MIN_SAMPLES),
+                        "hdbscan__min_cluster_size_divisor": list(GRID_CLUSTER_DIVISORS),
+                    },
+                )
+                # Written after every run, so an interrupted benchmark keeps what it measured.
+                for path, text in (
+                    (out, json.dumps(report, indent=1) + "\n"),
+                    (out.with_suffix(".md"), markdown(report)),
+                ):
+                    with atomic_write(path) as handle:
+                        handle.write(text.encode())
     print(markdown(report))
 
 

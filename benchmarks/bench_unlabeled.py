@@ -9,8 +9,9 @@ its best candidate, and the table sets that candidate's V-measure beside the gri
 V-measure and the grid's median. The labels reach only the V-measure scorer.
 
 Corpora: the Amazon reviews (``Text``, level-1 category) and the four CSVs (``text``,
-``label``) of ``../shared/data/corpora`` (banking77, trec, newsgroups_mini, emotion_dairai);
-``--corpus NAME=PATH`` runs other such CSVs instead.
+``label``) of ``../shared/data/corpora`` (banking77, trec, newsgroups_mini, emotion_dairai;
+``--corpora`` or ``SKCSE_CORPORA`` names another folder); ``--corpus`` (repeatable) runs
+only the corpora it names, or a CSV given as ``PATH.csv:TEXT_COLUMN:LABEL_COLUMN``.
 
 Run: ``python benchmarks/bench_unlabeled.py`` (about 15 minutes on 2 CPU cores, 3 of them
 embedding); ``--smoke`` runs a 2-candidate grid to prove the script works.
@@ -28,15 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import cpu_name
+from _common import CORPORA, add_corpus_arguments, cluster_grid, cpu_name, load_corpus
 
-REPO = Path(__file__).resolve().parents[1]
-CORPORA_DIR = REPO.parent / "shared" / "data" / "corpora"
-CORPORA = ("banking77", "trec", "newsgroups_mini", "emotion_dairai")
-# The grid of bench_quality.py: min_cluster_size is n // divisor, at least 10.
-GRID_NEIGHBORS = (15, 50, 100)
-GRID_MIN_SAMPLES = (10, 30)
-GRID_CLUSTER_DIVISORS = (200, 80, 40, 15)
 TOLERANCE = 0.02
 
 
@@ -67,30 +61,6 @@ def n_clusters(estimator: Any, X: Any, y: Any = None) -> int:
     return len(np.unique(labels[labels != -1]))
 
 
-def load_corpora(args: argparse.Namespace) -> dict[str, tuple[list[str], np.ndarray]]:
-    """Texts and labels of each corpus, a stratified sample of ``args.n`` (all if fewer)."""
-    import pandas as pd
-    from sklearn.model_selection import train_test_split
-
-    from skcse.datasets import load_amazon_reviews
-
-    corpora = {}
-    if args.corpus:
-        paths = dict(spec.split("=", 1) for spec in args.corpus)
-    else:
-        data = load_amazon_reviews(args.data, n_samples=args.n, random_state=args.seed)
-        corpora["reviews"] = (list(data.data), data.target.astype(str))
-        paths = {name: Path(args.corpora) / f"{name}.csv" for name in CORPORA}
-    for name, path in paths.items():
-        frame = pd.read_csv(path, usecols=["text", "label"], dtype=str).dropna()
-        if len(frame) > args.n:
-            frame, _ = train_test_split(
-                frame, train_size=args.n, stratify=frame["label"], random_state=args.seed
-            )
-        corpora[name] = (frame["text"].tolist(), frame["label"].to_numpy(dtype=str))
-    return corpora
-
-
 def embed(texts: list[str], args: argparse.Namespace, cache: Path) -> tuple[np.ndarray, bool]:
     """The texts' vectors, from the cache when these texts were embedded the same way."""
     from skcse import SimCSEEncoder
@@ -111,11 +81,7 @@ def embed(texts: list[str], args: argparse.Namespace, cache: Path) -> tuple[np.n
 def grid(n: int, smoke: bool) -> dict[str, list[Any]]:
     if smoke:
         return {"umap__n_neighbors": [10], "hdbscan__min_cluster_size": [5, 10]}
-    return {
-        "umap__n_neighbors": list(GRID_NEIGHBORS),
-        "hdbscan__min_samples": list(GRID_MIN_SAMPLES),
-        "hdbscan__min_cluster_size": sorted({max(10, n // d) for d in GRID_CLUSTER_DIVISORS}),
-    }
+    return cluster_grid(n)
 
 
 def run_corpus(X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
@@ -234,16 +200,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="reviews CSV (default: SKCSE_DATA)")
-    parser.add_argument("--corpora", default=str(CORPORA_DIR), help="folder of the four CSVs")
-    parser.add_argument(
-        "--corpus",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="a CSV with text and label columns, run instead of the default corpora",
-    )
-    parser.add_argument("--n", type=int, default=2000, help="stratified sample per corpus")
+    add_corpus_arguments(parser, n=2000, n_help="stratified sample per corpus (all if fewer)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="backbone (default: the embedded one)")
     parser.add_argument("--max-seq-length", type=int, default=128)
@@ -270,7 +227,14 @@ def main() -> None:
         "scorers": {name: repr(scorer) for name, scorer in label_free_scorers().items()},
         "corpora": {},
     }
-    for name, (texts, y) in load_corpora(args).items():
+    # All read first, so that a wrong path fails before any work.
+    corpora = [
+        load_corpus(spec, n=args.n, random_state=args.seed, data=args.data, folder=args.corpora)
+        for spec in args.corpus or CORPORA
+    ]
+    for corpus in corpora:
+        # The reviews' first target, Cat1, is the one scored here.
+        name, texts, y = corpus.name, corpus.texts, next(iter(corpus.targets.values()))
         start = time.perf_counter()
         X, cached = embed(texts, args, Path(args.cache))
         result = run_corpus(X, y, args)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import REPO, REVIEWS, reviews_path
+
+CORPORA = Path(os.environ.get("SKCSE_CORPORA") or REPO.parent / "shared/data/corpora")
 
 
 def _smoke(script: str, out, tmp_path, *extra: str):
@@ -64,15 +68,45 @@ def test_bench_dask_smoke(tmp_path):
 @pytest.mark.integration
 @pytest.mark.benchmark
 def test_bench_quality_smoke(tmp_path, tiny_bert):
-    # The tiny backbone proves the script's every part runs, at a fraction of MiniLM's time.
+    import pandas as pd
+
+    from conftest import make_texts
+
+    if not (CORPORA / "trec.csv").is_file():
+        pytest.skip(f"the shared corpora are not in {CORPORA}")
+    # A report written before --corpus: no corpus field, one sample size for all its runs.
+    old = {
+        "row": "old_crop",
+        "seed": 0,
+        "params": {"kind": "simcse"},
+        "info": {},
+        "scores": {target: {"tuned": 0.5, "grid": [0.5, 0.2, 0.1]} for target in ("Cat1", "Cat2")},
+    }
     out = tmp_path / "quality.json"
-    report, done = _smoke("bench_quality.py", out, tmp_path, "--model", tiny_bert)
+    out.write_text(json.dumps({"runs": [old], "n_samples": 300}))
+    texts, labels = make_texts(120)
+    csv = tmp_path / "topics.csv"
+    pd.DataFrame({"body": texts, "topic": labels}).to_csv(csv, index=False)
+    # One call for the three corpora: the tiny backbone and one process keep it to a minute.
+    corpora = ["--corpus", "reviews", "--corpus", "trec", "--corpus", f"{csv}:body:topic"]
+    report, done = _smoke("bench_quality.py", out, tmp_path, "--model", tiny_bert, *corpora)
     rows = {"tfidf_lsa", "untrained", "dropout", "crop", "delete"}
-    assert set(report["summary"]) == rows
-    assert {(run["row"], run["seed"]) for run in report["runs"]} == {(row, 0) for row in rows}
-    n_candidates = len(report["runs"][0]["scores"]["grid_params"])
-    for run in report["runs"]:
-        for target in ("Cat1", "Cat2"):
+    assert set(report["summary"]) == {"reviews", "trec", "topics"}
+    assert set(report["summary"]["reviews"]) == rows | {"old_crop"}
+    assert set(report["summary"]["trec"]) == set(report["summary"]["topics"]) == rows
+    assert {(run["corpus"], run["row"], run["seed"]) for run in report["runs"]} == {
+        (corpus, row, 0) for corpus in ("reviews", "trec", "topics") for row in rows
+    } | {("reviews", "old_crop", 0)}
+    # A CSV corpus is a stratified sample of --n (300 in smoke mode), or all its texts.
+    sizes = {(run["corpus"], run["n_texts"]) for run in report["runs"]}
+    assert sizes == {("reviews", 300), ("trec", 300), ("topics", 120)}
+    runs = {(run["corpus"], run["row"]): run for run in report["runs"]}
+    targets = {"reviews": ("Cat1", "Cat2"), "trec": ("label",), "topics": ("topic",)}
+    for (corpus, row), run in runs.items():
+        if row == "old_crop":
+            continue
+        n_candidates = len(run["scores"]["grid_params"])
+        for target in targets[corpus]:
             scores = run["scores"][target]
             for column in ("kmeans_raw", "umap_hdbscan", "umap_kmeans", "tuned"):
                 assert 0.0 <= scores[column] <= 1.0
@@ -87,10 +121,48 @@ def test_bench_quality_smoke(tmp_path, tiny_bert):
     crop_line = next(line for line in table.splitlines() if line.startswith("| crop | 1 |"))
     assert "±" not in crop_line
     # The grid median column summarizes the whole grid, not only its best candidate.
-    crop = next(run for run in report["runs"] if run["row"] == "crop")
-    median = report["summary"]["crop"]["Cat1"]["grid_median"]["mean"]
+    crop = runs["reviews", "crop"]
+    median = report["summary"]["reviews"]["crop"]["scores"]["Cat1"]["grid_median"]["mean"]
     assert median == pytest.approx(np.median(crop["scores"]["Cat1"]["grid"]))
     assert f"{median:.3f} |" in crop_line
+    for title in ("**reviews Cat1** (300 texts;", "**trec** (300 texts;", "**topics** (120"):
+        assert title in table
+
+    # Across corpora: each row's tuned score minus the untrained row's on the same corpus and
+    # seed, the old run's included; the grid medians' difference in brackets.
+    lines = table.splitlines()
+    header = lines.index("| encoder | reviews Cat1 | reviews Cat2 | trec | topics |")
+    assert lines[header + 2].startswith("| untrained | ")
+    across = report["across"]
+    assert set(across) == rows | {"old_crop"}
+    assert list(across["old_crop"]) == ["reviews Cat1", "reviews Cat2"]
+    untrained = runs["reviews", "untrained"]["scores"]["Cat1"]["tuned"]
+    assert across["old_crop"]["reviews Cat1"]["tuned_gain"]["mean"] == pytest.approx(
+        0.5 - untrained
+    )
+    for corpus, target, column in (("trec", "label", "trec"), ("topics", "topic", "topics")):
+        cell = across["crop"][column]
+        mine, base = runs[corpus, "crop"]["scores"][target], runs[corpus, "untrained"]["scores"]
+        gain = mine["tuned"] - base[target]["tuned"]
+        median_gain = np.median(mine["grid"]) - np.median(base[target]["grid"])
+        assert cell["seeds"] == [0] and cell["tuned_gain"]["mean"] == pytest.approx(gain)
+        assert cell["grid_median_gain"]["mean"] == pytest.approx(median_gain)
+        assert f"| {cell['tuned_gain']['mean']:+.3f} ({median_gain:+.3f}) |" in table
+    # The corpus's texts stay out of the report.
+    assert not any(text in out.read_text() for text in texts)
+
+    # SKCSE_CORPORA names the shared corpora's folder. Runs merge by corpus name, so a call
+    # with another sample of a corpus in --out (here a trec of 60 texts) is refused.
+    folder = tmp_path / "corpora"
+    folder.mkdir()
+    pd.DataFrame({"text": texts[:60], "label": labels[:60]}).to_csv(folder / "trec.csv")
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_quality.py"), "--out", str(out)]
+    env = {**os.environ, "SKCSE_CORPORA": str(folder)}
+    done = subprocess.run(
+        [*command, "--corpus", "trec"], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 2
+    assert "holds trec runs on [300] texts, this call has 60" in done.stderr
 
 
 @pytest.mark.integration
@@ -104,7 +176,7 @@ def test_bench_unlabeled_smoke(tmp_path, tiny_bert):
     corpus = tmp_path / "topics.csv"
     pd.DataFrame({"text": texts, "label": labels}).to_csv(corpus, index=False)
     command = [sys.executable, str(REPO / "benchmarks" / "bench_unlabeled.py"), "--smoke"]
-    command += ["--corpus", f"topics={corpus}", "--model", tiny_bert]
+    command += ["--corpus", f"{corpus}:text:label", "--model", tiny_bert]
     command += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "unlabeled.json")]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
