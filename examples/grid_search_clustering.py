@@ -63,7 +63,12 @@ print(f"{len(texts)} reviews, {len(set(y))} categories")
 # embeddings from the cache. UMAP is cached the same way, once per ``n_neighbors`` value.
 # The cache outlives the script: run it again and nothing is retrained.
 encoder = SimCSEEncoder(
-    max_seq_length=max_seq_length, augment="crop", learning_rate=1e-5, random_state=0, **training
+    max_seq_length=max_seq_length,
+    augment="crop",
+    learning_rate=1e-5,
+    trainable_layers=2,
+    random_state=0,
+    **training,
 )
 pipe = make_cluster_pipeline(encoder, random_state=0, memory=str(output / "pipeline_cache"))
 

@@ -82,7 +82,12 @@ print(f"baseline: {time.perf_counter() - start:.0f} s")
 # ``noise="soft"`` puts every review in its most likely cluster, so all reviews are scored.
 start = time.perf_counter()
 encoder = SimCSEEncoder(
-    max_seq_length=max_seq_length, augment="crop", learning_rate=1e-5, random_state=0, **training
+    max_seq_length=max_seq_length,
+    augment="crop",
+    learning_rate=1e-5,
+    trainable_layers=2,
+    random_state=0,
+    **training,
 )
 X_simcse = encoder.fit_transform(texts)
 losses = encoder.history_["loss"]

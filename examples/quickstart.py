@@ -50,6 +50,7 @@ for name, epochs in (("untrained backbone", 0), ("SimCSE", 1)):
         max_seq_length=max_seq_length,
         augment="crop",
         learning_rate=1e-5,
+        trainable_layers=2,
         random_state=0,
     )
     X = encoder.fit_transform(texts)

@@ -124,6 +124,7 @@ def run_compare(
     epochs: int = 1,
     augment: str = SENTENCE_TUNED["augment"],
     learning_rate: float = SENTENCE_TUNED["learning_rate"],
+    trainable_layers: int | None = SENTENCE_TUNED["trainable_layers"],
     seed: int = 0,
     output: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
@@ -150,6 +151,8 @@ def run_compare(
         sentence-tuned recipe of ``skcse._recipes``.
     learning_rate : float, default=1e-5
         SimCSE's peak learning rate, of the same recipe.
+    trainable_layers : int or None, default=2
+        How many top transformer layers SimCSE trains (None: all), of the same recipe.
     seed : int, default=0
         Seeds SimCSE, KMeans and UMAP.
     output : path-like or None, default=None
@@ -213,6 +216,7 @@ def run_compare(
         epochs=epochs,
         augment=augment,
         learning_rate=learning_rate,
+        trainable_layers=trainable_layers,
         compute_alignment=True,  # the report shows them
         random_state=seed,
         verbose=verbose,
@@ -266,6 +270,7 @@ def run_compare(
             "epochs": epochs,
             "augment": augment,
             "learning_rate": learning_rate,
+            "trainable_layers": trainable_layers,
             "seed": seed,
         },
     }
@@ -432,13 +437,16 @@ def _summary(report: dict[str, Any]) -> str:
     command = (
         f"skcse compare --n-samples {report['n_samples']} --seed {settings['seed']} --epochs "
         f"{settings['epochs']} --augment {settings['augment']} --learning-rate "
-        f"{settings['learning_rate']:g}"
+        f"{settings['learning_rate']:g} --trainable-layers "
+        f"{settings.get('trainable_layers') or 'all'}"
     )
     command += "".join(
         f" --{flag} {settings[key]}"
         for key, flag in (("model", "model"), ("reference_model", "reference-model"))
         if settings[key] is not None
     )
+    # Reports written before trainable_layers existed trained every layer.
+    layers = _layers_trained(settings.get("trainable_layers"))
     return (
         f"- Sample: {report['n_samples']} reviews, stratified over {report['n_categories']} "
         "categories.\n"
@@ -446,10 +454,15 @@ def _summary(report: dict[str, Any]) -> str:
         f"- Backbone: {_model_name(settings['model'])}; reference model: "
         f"{_model_name(settings['reference_model'])}.\n"
         f"- SimCSE: {settings['epochs']} epoch(s), `augment={settings['augment']!r}`, "
-        f"learning rate {settings['learning_rate']:g}, {simcse['n_steps']} optimizer steps, "
+        f"learning rate {settings['learning_rate']:g}, {layers}, "
+        f"{simcse['n_steps']} optimizer steps, "
         f"{training}.\n"
         f"- Command: `{command}`.\n"
     )
+
+
+def _layers_trained(n: int | None) -> str:
+    return "all layers trained" if n is None else f"top {n} layer(s) trained"
 
 
 def _versus(a: dict[str, Any], b: dict[str, Any]) -> str:

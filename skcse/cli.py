@@ -256,6 +256,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         augment=args.augment,
         learning_rate=args.learning_rate,
+        trainable_layers=args.trainable_layers,
         seed=args.seed,
         output=args.output,
         log=say,
@@ -287,6 +288,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         augment=args.augment,
         learning_rate=args.learning_rate,
+        trainable_layers=args.trainable_layers,
         batch_size=args.batch_size,
         max_seq_length=args.max_seq_length,
         random_state=args.seed,
@@ -393,13 +395,25 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layers(value: str) -> int | None:
+    # --trainable-layers: a positive count, or "all" (SimCSEEncoder's None).
+    if value == "all":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     from skcse._recipes import PAPER, SENTENCE_TUNED
 
     def add_recipe(p: argparse.ArgumentParser) -> None:
         # compare and fit share the recipe for the default, sentence-tuned backbone; the
         # paper's, for a vanilla masked language model, is one option away.
-        paper = f"--augment {PAPER['augment']} --learning-rate {PAPER['learning_rate']:g}"
+        paper = (
+            f"--augment {PAPER['augment']} --learning-rate {PAPER['learning_rate']:g} "
+            "--trainable-layers all"
+        )
         p.add_argument(
             "--augment",
             default=SENTENCE_TUNED["augment"],
@@ -412,6 +426,13 @@ def _parser() -> argparse.ArgumentParser:
             type=float,
             default=SENTENCE_TUNED["learning_rate"],
             help=f"SimCSE's peak learning rate (default {SENTENCE_TUNED['learning_rate']:g})",
+        )
+        p.add_argument(
+            "--trainable-layers",
+            type=_layers,
+            default=SENTENCE_TUNED["trainable_layers"],
+            help="train only this many top transformer layers, or 'all' (default "
+            f"{SENTENCE_TUNED['trainable_layers']})",
         )
 
     parser = argparse.ArgumentParser(

@@ -187,7 +187,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         When the first step's loss is below 0.01: the backbone already solves the
         contrastive task, which dropout-only SimCSE on a sentence-tuned model does; the
         message suggests the sentence-tuned recipe (``augment="crop"``,
-        ``learning_rate=1e-5``, the one ``skcse compare`` trains).
+        ``learning_rate=1e-5``, ``trainable_layers=2``, the one ``skcse compare`` trains).
 
     Notes
     -----

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO, reviews_path
+from skcse._recipes import SENTENCE_TUNED
 
 DOCS = REPO / "docs"
 REPORT = DOCS / "_static" / "compare" / "report.json"
@@ -62,7 +63,8 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     assert namespace["X"].shape == (8, 384)
     encoder = namespace["encoder"]
     assert encoder.n_steps_ > 0
-    assert (encoder.augment, encoder.learning_rate) == ("crop", 1e-5)
+    recipe = (encoder.augment, encoder.learning_rate, encoder.trainable_layers)
+    assert dict(zip(SENTENCE_TUNED, recipe, strict=True)) == SENTENCE_TUNED
     # ... the search ran over the whole grid, and the saved encoder was reloaded.
     assert len(namespace["search"].cv_results_["params"]) == 4
     assert (tmp_path / "my-encoder" / "skcse.json").is_file()

@@ -13,7 +13,11 @@ from skcse.cli import _parser
 
 
 def _recipe_of(args) -> dict:
-    return {"augment": args.augment, "learning_rate": args.learning_rate}
+    return {
+        "augment": args.augment,
+        "learning_rate": args.learning_rate,
+        "trainable_layers": args.trainable_layers,
+    }
 
 
 def test_compare_trains_the_sentence_tuned_recipe():
@@ -26,12 +30,15 @@ def test_fit_trains_the_same_recipe_as_compare_and_the_paper_is_one_option_away(
     parser = _parser()
     assert _recipe_of(parser.parse_args(["fit", "in.txt", "--output", "out"])) == SENTENCE_TUNED
     argv = ["fit", "in.txt", "--output", "out", "--augment", PAPER["augment"]]
-    argv += ["--learning-rate", str(PAPER["learning_rate"])]
+    argv += ["--learning-rate", str(PAPER["learning_rate"]), "--trainable-layers", "all"]
     assert _recipe_of(parser.parse_args(argv)) == PAPER
     with pytest.raises(SystemExit):
         parser.parse_args(["fit", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert f"--augment {PAPER['augment']} --learning-rate {PAPER['learning_rate']:g}" in shown
+    paper = f"--augment {PAPER['augment']} --learning-rate {PAPER['learning_rate']:g}"
+    assert f"{paper} --trainable-layers all" in shown
+    with pytest.raises(SystemExit):
+        parser.parse_args(["fit", "in.txt", "--output", "out", "--trainable-layers", "0"])
 
 
 def test_low_loss_warning_advises_the_sentence_tuned_recipe():
@@ -39,7 +46,7 @@ def test_low_loss_warning_advises_the_sentence_tuned_recipe():
         _warn_low_initial_loss(0.001, "dropout")
     message = str(record[0].message)
     assert describe(SENTENCE_TUNED) in message
-    assert "augment='crop', learning_rate=1e-05" in message
+    assert "augment='crop', learning_rate=1e-05, trainable_layers=2" in message
 
 
 def test_recipes_cannot_be_changed_by_a_caller():
