@@ -164,8 +164,11 @@ def _openvino_runtime(path: str, quantize: bool, bf16: bool) -> Callable:
             model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
     config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
     if quantize:
-        # Int8 products: activations quantized at run time, per group of 32 values.
-        config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = "32"
+        # Int8 products: activations quantized at run time, per group of 32 values. Below
+        # AVX-512 (measured under ONEDNN_MAX_CPU_ISA=AVX2) OpenVINO failed to build those
+        # products, so there the int8 weights are multiplied in fp32.
+        avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+        config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = "32" if avx512 else "0"
     compiled = ov.Core().compile_model(model, "CPU", config)
     return lambda feeds: compiled(feeds)[0]
 
@@ -181,7 +184,7 @@ def export_backend(transformer: Any, backend: str, *, quantize: bool, bf16: bool
     quantize : bool
         Int8 weights: ONNX Runtime's dynamic quantization of the products with a weight
         matrix (weights per channel); for OpenVINO, nncf's data-free INT8_ASYM weight
-        compression and dynamic quantization of the activations in groups of 32.
+        compression and, with AVX-512, dynamic quantization of the activations.
     bf16 : bool
         OpenVINO only: compute in bf16 (``INFERENCE_PRECISION_HINT``), else in fp32.
 
