@@ -138,8 +138,9 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         weights int8 per output channel, activations uint8 per tensor, scaled at run time;
         attention's own products, the embedding tables and the normalizations stay fp32.
         "openvino": weights int8 per output channel, asymmetric
-        (``nncf.compress_weights``, INT8_ASYM), and OpenVINO's dynamic int8 quantization of
-        the activations in groups of 32 at run time; the rest as without ``quantize``.
+        (``nncf.compress_weights``, INT8_ASYM), and, where torch reports AVX-512,
+        OpenVINO's dynamic int8 quantization of the activations in groups of 32 at run time
+        (elsewhere the products run in fp32); the rest as without ``quantize``.
     random_state : int, RandomState instance or None, default=None
         Seeds the data order, the views and the dropout masks. The same value gives identical
         embeddings on the same machine.
@@ -488,8 +489,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from joblib import hash as joblib_hash
 
         # Everything that shapes the training run, and nothing that only says where or how
-        # loudly: a resumed fit must be the same fit.
-        ignored = {"checkpoint_dir", "checkpoint_steps", "verbose"}
+        # loudly, or what runs transform: a resumed fit must be the same fit.
+        ignored = {"checkpoint_dir", "checkpoint_steps", "verbose", "backend", "quantize"}
         params = {k: v for k, v in self.get_params().items() if k not in ignored}
         return joblib_hash((params, texts))
 
@@ -576,9 +577,9 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """``model_`` exported to ``backend``, on the CPU, with the output parameters' layers.
 
         The export is made once and kept (not pickled, nor saved); another ``backend``,
-        ``quantize`` or, for OpenVINO, compute precision exports again. Pooling and
-        normalization layers are stacked anew on the exported transformer at each call, as
-        cheap as ``_model_for_params``'s.
+        ``quantize`` or, for OpenVINO, compute precision exports again. The pooling and
+        normalization layers of the current parameters are stacked on the exported
+        transformer at each call; they hold no weights.
         """
         import torch
 
