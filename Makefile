@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: a CPU build; an unpinned torch drags in several GB of CUDA.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,distributed]'
+	$(BIN)/python -m pip install -q -e '.[dev,distributed,fast]'
 	touch $@
 
 install: $(VENV)/.installed

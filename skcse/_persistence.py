@@ -169,7 +169,10 @@ def write_folder(
 
 
 def read_meta(
-    path: str | os.PathLike[str], *, param_names: Collection[str]
+    path: str | os.PathLike[str],
+    *,
+    param_names: Collection[str],
+    added_later: Collection[str] = (),
 ) -> tuple[Path, dict[str, Any]]:
     """Read and check the ``skcse.json`` of a folder written by :func:`write_folder`.
 
@@ -180,6 +183,9 @@ def read_meta(
     param_names : collection of str
         The estimator's parameters, which ``skcse.json`` must hold, no more and no fewer.
         Their values are checked by the estimator.
+    added_later : collection of str, default=()
+        Those of ``param_names`` that folders written by earlier versions lack; they may be
+        missing (the estimator gives them their defaults).
 
     Returns
     -------
@@ -208,7 +214,8 @@ def read_meta(
         raise ValueError(f"{meta_file}: skcse_version must be a string.")
     if not isinstance(meta["params"], dict):
         raise ValueError(f"{meta_file}: params must be a JSON object of parameter values.")
-    _check_keys(meta["params"], param_names, where=f"{meta_file} (params)")
+    required = [name for name in param_names if name not in added_later]
+    _check_keys(meta["params"], required, optional=added_later, where=f"{meta_file} (params)")
     _check_fitted(meta, meta_file)
     return folder, meta
 
@@ -553,6 +560,8 @@ def get_state(state: dict[str, Any]) -> dict[str, Any]:
     from skcse import __version__
 
     state = {**state, "_skcse_version": __version__}
+    # The backend's export is rebuilt from model_ at the next transform.
+    state.pop("_exported", None)
     model = state.pop("model_", None)
     if model is not None:
         with tempfile.TemporaryDirectory() as folder:

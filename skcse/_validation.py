@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AUGMENTATIONS", "POOLINGS", "PRECISIONS", "check_texts", "user_stacklevel"]
+__all__ = ["AUGMENTATIONS", "BACKENDS", "POOLINGS", "PRECISIONS", "check_texts", "user_stacklevel"]
 
 # The options of SimCSEEncoder's string parameters, here so that its parameter constraints
 # need no torch import.
 AUGMENTATIONS = ("dropout", "crop", "delete")
 POOLINGS = ("mean", "cls", "max")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("torch", "onnx", "openvino")
 
 
 def _is_missing(value: Any) -> bool:

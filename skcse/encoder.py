@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from typing import Any
@@ -24,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skcse._validation import (
     AUGMENTATIONS,
+    BACKENDS,
     POOLINGS,
     PRECISIONS,
     check_texts,
@@ -33,7 +35,10 @@ __all__ = ["SimCSEEncoder"]
 
 # The parameters that shape transform's output for a given model; remembered embeddings are
 # valid only while these are unchanged.
-_OUTPUT_PARAMS = ("pooling", "max_seq_length", "normalize", "precision")
+_OUTPUT_PARAMS = ("pooling", "max_seq_length", "normalize", "precision", "backend", "quantize")
+# Parameters that folders saved by earlier versions of skcse lack: load gives them their
+# defaults.
+_PARAMS_ADDED_LATER = ("backend", "quantize", "trainable_layers", "compute_alignment")
 
 
 def _check_max_seq_length(max_seq_length: int, model: Any) -> None:
@@ -116,6 +121,26 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         (CPUs with AMX or AVX512-BF16, bf16-capable GPUs) and fp32 elsewhere, also where
         ``ONEDNN_MAX_CPU_ISA`` or ``ATEN_CPU_CAPABILITY`` caps torch below bf16; "fp32"
         forces fp32. ``model_`` and the returned vectors stay float32 in all cases.
+    backend : {"torch", "onnx", "openvino"}, default="torch"
+        What runs ``transform`` (sentence-transformers' naming). "torch" runs ``model_``
+        itself. "onnx" (ONNX Runtime) and "openvino" run, on the CPU, an ONNX export of
+        ``model_``'s trained transformer (``torch.onnx.export``), made at the first
+        ``transform`` that needs it and kept on the encoder; it is not pickled nor saved, and
+        is made again after unpickling or :meth:`load`. ONNX Runtime computes in fp32
+        whatever ``precision``; OpenVINO computes in bf16 where ``precision`` resolves to
+        bf16, else in fp32. ``fit`` always trains with torch. Both need the ``fast`` extra
+        (``pip install 'skcse[fast]'``). The Performance guide has their speeds and their
+        cosines to torch's vectors.
+    quantize : bool, default=False
+        Run ``transform`` with int8 weights; needs ``backend="onnx"`` or ``"openvino"``, and
+        no calibration data. "onnx": ONNX Runtime's dynamic quantization
+        (``onnxruntime.quantization.quantize_dynamic``) of the products with a weight matrix:
+        weights int8 per output channel, activations uint8 per tensor, scaled at run time;
+        attention's own products, the embedding tables and the normalizations stay fp32.
+        "openvino": weights int8 per output channel, asymmetric
+        (``nncf.compress_weights``, INT8_ASYM), and, where torch reports AVX-512,
+        OpenVINO's dynamic int8 quantization of the activations in groups of 32 at run time
+        (elsewhere the products run in fp32); the rest as without ``quantize``.
     random_state : int, RandomState instance or None, default=None
         Seeds the data order, the views and the dropout masks. The same value gives identical
         embeddings on the same machine.
@@ -233,6 +258,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         # Which devices exist is only known at fit (resolve_device).
         "device": [str, None],
         "precision": [StrOptions(set(PRECISIONS))],
+        "backend": [StrOptions(set(BACKENDS))],
+        "quantize": ["boolean"],
         "random_state": ["random_state"],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_steps": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -262,6 +289,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         normalize: bool = False,
         device: str | None = None,
         precision: str = "auto",
+        backend: str = "torch",
+        quantize: bool = False,
         random_state: int | np.random.RandomState | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_steps: int = 100,
@@ -287,6 +316,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.normalize = normalize
         self.device = device
         self.precision = precision
+        self.backend = backend
+        self.quantize = quantize
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_steps = checkpoint_steps
@@ -310,6 +341,15 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         self._validate_params()
         self._check_keep_range()
+        self._check_quantize()
+
+    def _check_quantize(self) -> None:
+        if self.quantize and self.backend == "torch":
+            raise InvalidParameterError(
+                f"The 'quantize' parameter of {type(self).__name__} needs backend='onnx' or "
+                "backend='openvino': the torch backend has no int8 path. Got quantize=True "
+                "with backend='torch'."
+            )
 
     def _check_keep_range(self) -> None:
         # Parameter constraints check the container; its two fractions are checked here.
@@ -366,9 +406,13 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             resolve_precision,
             sentence_transformer,
         )
+        from skcse._backends import check_backend
         from skcse._training import train_simcse
 
         self._check_keep_range()
+        self._check_quantize()
+        # A missing extra is reported before the training it would otherwise follow.
+        check_backend(self.backend, bool(self.quantize))
         texts = check_texts(X)
         if len(texts) < 2 and self.epochs > 0 and self.max_steps != 0:
             raise ValueError(
@@ -421,6 +465,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             )
         model.eval()
         self._train_embedding = None  # set by fit_transform; stale after any refit
+        self._exported = None  # the backend's export of model_, made by transform
         self.model_ = model
         self.n_features_out_ = int(transformer.get_embedding_dimension())
         self.history_ = history
@@ -476,8 +521,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from joblib import hash as joblib_hash
 
         # Everything that shapes the training run, and nothing that only says where or how
-        # loudly: a resumed fit must be the same fit.
-        ignored = {"checkpoint_dir", "checkpoint_steps", "verbose"}
+        # loudly, or what runs transform: a resumed fit must be the same fit.
+        ignored = {"checkpoint_dir", "checkpoint_steps", "verbose", "backend", "quantize"}
         params = {k: v for k, v in self.get_params().items() if k not in ignored}
         return joblib_hash((params, texts))
 
@@ -487,7 +532,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         The embeddings are remembered, so that ``transform`` of the very same texts (as a
         Pipeline scored in-sample asks for, once per candidate) returns them without
         encoding the corpus again, as long as the parameters that shape the output
-        (``pooling``, ``max_seq_length``, ``normalize``, ``precision``) are unchanged.
+        (``pooling``, ``max_seq_length``, ``normalize``, ``precision``, ``backend``,
+        ``quantize``) are unchanged.
 
         Parameters
         ----------
@@ -547,13 +593,41 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _encode(self, texts: list[str]) -> np.ndarray:
         from skcse._backbone import encode
 
+        if self.backend == "torch":
+            model, dtype = self._model_for_params(), self._compute_dtype()
+        else:
+            model, dtype = self._backend_model(), None
         return encode(
-            self._model_for_params(),
+            model,
             texts,
             batch_size=self.batch_size,
-            dtype=self._compute_dtype(),
+            dtype=dtype,
             progress=self.verbose > 0,
         )
+
+    def _backend_model(self):
+        """``model_`` exported to ``backend``, on the CPU, with the output parameters' layers.
+
+        The export is made once and kept (not pickled, nor saved); another ``backend``,
+        ``quantize`` or, for OpenVINO, compute precision exports again. The pooling and
+        normalization layers of the current parameters are stacked on the exported
+        transformer at each call; they hold no weights.
+        """
+        import torch
+
+        from skcse._backbone import sentence_transformer
+        from skcse._backends import export_backend
+
+        # ONNX Runtime computes in fp32 on the CPU whatever the precision.
+        bf16 = self.backend == "openvino" and self._compute_dtype() == torch.bfloat16
+        key = (self.backend, bool(self.quantize), bf16)
+        exported = getattr(self, "_exported", None)
+        if exported is None or exported[0] != key:
+            module = export_backend(self.model_[0], self.backend, quantize=key[1], bf16=bf16)
+            self._exported = exported = (key, module)
+        module = exported[1]
+        module.max_seq_length = self.max_seq_length
+        return sentence_transformer(module, self.pooling, self.normalize, "cpu")
 
     def _model_for_params(self):
         """Bring ``model_`` in step with the output parameters.
@@ -602,6 +676,11 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._persistence import set_state
 
         super().__setstate__(set_state(state))
+        # Pickles of earlier versions lack the parameters added since: give them defaults.
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name in _PARAMS_ADDED_LATER:
+            if name not in self.__dict__:
+                setattr(self, name, defaults[name].default)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Save the fitted encoder as a folder, without pickle.
@@ -699,7 +778,9 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             warn_other_version,
         )
 
-        folder, meta = read_meta(path, param_names=cls._get_param_names())
+        folder, meta = read_meta(
+            path, param_names=cls._get_param_names(), added_later=_PARAMS_ADDED_LATER
+        )
         warn_other_version(meta["skcse_version"])
         params = dict(meta["params"])
         if isinstance(params["keep_range"], list):  # JSON has no tuples

@@ -66,6 +66,8 @@ def test_init_stores_parameters_unchanged():
         normalize=True,
         device="cuda",
         precision="bf16",
+        backend="onnx",
+        quantize=True,
         random_state=6,
         checkpoint_dir="ckpt",
         checkpoint_steps=9,
