@@ -515,9 +515,12 @@ def _findings(report: dict[str, Any]) -> str:
         f"- SimCSE + UMAP + HDBSCAN against the untrained backbone + KMeans (k = "
         f"{report['n_categories']}): {_versus(simcse, base)}. This comparison changes "
         "the encoder and the clusterer at once.",
-        f"- Seed noise: {format_noise(report)} (Training at another seed adds noise that this "
-        "run does not measure.)",
     ]
+    if "noise" in report:  # reports written before it was measured have none
+        lines.append(
+            f"- Seed noise: {format_noise(report)} (Training at another seed adds noise that "
+            "this run does not measure.)"
+        )
     if same_backbone:
         lines.append(
             f"- Same untrained vectors, two clusterings: KMeans {base['v_measure']:.3f}, "
