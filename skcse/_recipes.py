@@ -18,8 +18,8 @@ __all__ = ["PAPER", "SENTENCE_TUNED", "describe"]
 # and crops at the paper's 3e-5 scored below the untrained backbone. Over the 32 steps of
 # `skcse compare` on 2,000 reviews, crops at 1e-5 beat both the untrained backbone and 5e-6
 # at three seeds. Training only the top 2 of its 6 layers scored higher than training all of
-# them on the 15k reviews (tuned V-measure, seed 0: Cat1 0.486 against 0.477, Cat2 0.476
-# against 0.462), and a step costs 2 to 2.7 times less.
+# them on the 15k reviews (tuned V-measure, seeds 0 and 1: Cat1 0.483 against 0.475, Cat2
+# 0.477 against 0.461), and a step costs 2 to 2.7 times less.
 SENTENCE_TUNED = MappingProxyType({"augment": "crop", "learning_rate": 1e-5, "trainable_layers": 2})
 
 # The paper's unsupervised SimCSE (Gao et al., 2021), for a vanilla masked language model
