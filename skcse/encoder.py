@@ -340,6 +340,11 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             A ``ValueError`` and ``TypeError``, naming the parameter.
         """
         self._validate_params()
+        self._check_beyond_constraints()
+
+    def _check_beyond_constraints(self) -> None:
+        # What parameter constraints cannot say: keep_range's two fractions, quantize's need
+        # of a backend. fit's _fit_context has validated the constraints already.
         self._check_keep_range()
         self._check_quantize()
 
@@ -409,8 +414,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._backends import check_backend
         from skcse._training import train_simcse
 
-        self._check_keep_range()
-        self._check_quantize()
+        self._check_beyond_constraints()
         # A missing extra is reported before the training it would otherwise follow.
         check_backend(self.backend, bool(self.quantize))
         texts = check_texts(X)
