@@ -254,7 +254,6 @@ def part_transform(texts: list[str], device: str, repeats: int) -> dict:
     from sentence_transformers import SentenceTransformer
 
     from skcse import SimCSEEncoder
-    from skcse._backbone import cpu_supports_bf16
 
     st = SentenceTransformer(backbone_path(), device=device)
     st.max_seq_length = MAX_LEN
@@ -274,7 +273,7 @@ def part_transform(texts: list[str], device: str, repeats: int) -> dict:
         "skcse transform precision='fp32'": lambda: encoders["fp32"].transform(texts),
         "skcse transform default": lambda: encoders["auto"].transform(texts),
     }
-    if dev.type == "cpu" and not cpu_supports_bf16():
+    if not native_bf16(device):
         # Emulated bf16 is no option anyone would pick, and takes many minutes.
         del runs["sentence-transformers encode under bf16 autocast"]
     # The inference backends, where the "fast" extra is installed; they run on the CPU.
