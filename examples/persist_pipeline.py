@@ -51,9 +51,6 @@ train_texts, new_texts, _, new_y = train_test_split(
 
 encoder = SimCSEEncoder(
     max_seq_length=max_seq_length,
-    augment="crop",
-    learning_rate=1e-5,
-    trainable_layers=2,
     random_state=0,
     **training,
 )

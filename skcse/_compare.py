@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from skcse._io import atomic_write
-from skcse._recipes import SENTENCE_TUNED
+from skcse._recipes import SENTENCE_TUNED, resolve
 from skcse._report import markdown_table
 
 __all__ = [
@@ -123,8 +123,8 @@ def run_compare(
     reference_model: str | None = None,
     epochs: int = 1,
     augment: str = SENTENCE_TUNED["augment"],
-    learning_rate: float = SENTENCE_TUNED["learning_rate"],
-    trainable_layers: int | None = SENTENCE_TUNED["trainable_layers"],
+    learning_rate: float | str = "auto",
+    trainable_layers: int | str | None = "auto",
     seed: int = 0,
     output: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
@@ -146,13 +146,12 @@ def run_compare(
         reused.
     epochs : int, default=1
         SimCSE epochs.
-    augment : {"dropout", "crop", "delete"}, default="crop"
-        How SimCSE makes its views (see :class:`~skcse.SimCSEEncoder`); the default is the
-        sentence-tuned recipe of ``skcse._recipes``.
-    learning_rate : float, default=1e-5
-        SimCSE's peak learning rate, of the same recipe.
-    trainable_layers : int or None, default=2
-        How many top transformer layers SimCSE trains (None: all), of the same recipe.
+    augment : {"crop", "delete", "dropout"}, default="crop"
+        How SimCSE makes its views, and so its recipe (see :class:`~skcse.SimCSEEncoder`).
+    learning_rate : float or "auto", default="auto"
+        SimCSE's peak learning rate; "auto" is the recipe's.
+    trainable_layers : int, None or "auto", default="auto"
+        How many top transformer layers SimCSE trains (None: all); "auto" is the recipe's.
     seed : int, default=0
         Seeds SimCSE, KMeans and UMAP.
     output : path-like or None, default=None
@@ -207,9 +206,12 @@ def run_compare(
     labels["baseline"], t_cluster = timed(lambda: kmeans.fit_predict(embeddings["baseline"]))
     stages["baseline"] = {"seconds": {"embed": t_embed, "cluster": t_cluster}}
 
+    # The report records the values that "auto" stands for.
+    recipe = resolve(augment, learning_rate, trainable_layers)
     say(
         f"[2/3] {_TITLES['simcse']}: training {epochs} epoch(s), augment={augment!r}, "
-        f"learning_rate={learning_rate:g}"
+        f"learning_rate={recipe['learning_rate']:g}, "
+        f"{_layers_trained(recipe['trainable_layers'])}"
     )
     encoder = SimCSEEncoder(
         model,
@@ -268,9 +270,7 @@ def run_compare(
             "model": model,
             "reference_model": reference_model,
             "epochs": epochs,
-            "augment": augment,
-            "learning_rate": learning_rate,
-            "trainable_layers": trainable_layers,
+            **recipe,
             "seed": seed,
         },
     }

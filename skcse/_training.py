@@ -330,8 +330,9 @@ def _warn_low_initial_loss(loss: float, augment: str) -> None:
             "dropout-only SimCSE has nothing to learn on this backbone (a sentence-tuned "
             "model, most likely), and its tiny gradients can still make the embeddings worse "
             "for clustering. Use the sentence-tuned recipe, "
-            f"{describe(SENTENCE_TUNED)}: views that differ in their words, and a backbone "
-            "nudged rather than retrained; or epochs=0 to keep the backbone as it is."
+            f"{describe(SENTENCE_TUNED)} (SimCSEEncoder's defaults): views that differ in "
+            "their words, and a backbone nudged rather than retrained; or epochs=0 to keep "
+            "the backbone as it is."
         )
     else:
         advice = (

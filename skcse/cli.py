@@ -14,9 +14,9 @@ import codecs
 import errno
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -395,44 +395,58 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def _layers(value: str) -> int | None:
-    # --trainable-layers: a positive count, or "all" (SimCSEEncoder's None).
-    if value == "all":
-        return None
+def _layers(value: str) -> int | str | None:
+    # --trainable-layers: a positive count, "all" (SimCSEEncoder's None) or "auto".
+    if value in ("all", "auto"):
+        return None if value == "all" else value
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, 'all' or 'auto', got {value!r}"
+        )
     return int(value)
+
+
+def _rate(value: str) -> float | str:
+    # --learning-rate: a number or "auto".
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
     from skcse._recipes import PAPER, SENTENCE_TUNED
 
+    def recipe(values: Mapping[str, Any]) -> str:
+        layers = values["trainable_layers"]
+        trained = "all layers" if layers is None else f"the top {layers} layers"
+        return f"learning rate {values['learning_rate']:g} training {trained}"
+
     def add_recipe(p: argparse.ArgumentParser) -> None:
-        # compare and fit share the recipe for the default, sentence-tuned backbone; the
-        # paper's, for a vanilla masked language model, is one option away.
-        paper = (
-            f"--augment {PAPER['augment']} --learning-rate {PAPER['learning_rate']:g} "
-            "--trainable-layers all"
-        )
+        # compare and fit share SimCSEEncoder's recipes: the sentence-tuned one by default,
+        # the paper's, for a vanilla masked language model, one option away.
         p.add_argument(
             "--augment",
             default=SENTENCE_TUNED["augment"],
-            help="how SimCSE makes its two views: dropout, crop or delete (default "
-            f"{SENTENCE_TUNED['augment']}: the recipe for a sentence-tuned backbone such as the "
-            f"default; for a vanilla masked language model, the paper's recipe is {paper})",
+            help="how SimCSE makes its two views, which picks the recipe that 'auto' takes: "
+            f"crop (the default) or delete, {recipe(SENTENCE_TUNED)}, for a sentence-tuned "
+            f"backbone such as the default; {PAPER['augment']}, {recipe(PAPER)}, the paper's, "
+            "for a vanilla masked language model",
         )
         p.add_argument(
             "--learning-rate",
-            type=float,
-            default=SENTENCE_TUNED["learning_rate"],
-            help=f"SimCSE's peak learning rate (default {SENTENCE_TUNED['learning_rate']:g})",
+            type=_rate,
+            default="auto",
+            help="SimCSE's peak learning rate (default auto: the recipe's)",
         )
         p.add_argument(
             "--trainable-layers",
             type=_layers,
-            default=SENTENCE_TUNED["trainable_layers"],
-            help="train only this many top transformer layers, or 'all' (default "
-            f"{SENTENCE_TUNED['trainable_layers']})",
+            default="auto",
+            help="train only this many top transformer layers, 'all', or 'auto' (default: "
+            "the recipe's)",
         )
 
     parser = argparse.ArgumentParser(

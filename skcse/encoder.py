@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import os
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -36,9 +36,11 @@ __all__ = ["SimCSEEncoder"]
 # The parameters that shape transform's output for a given model; remembered embeddings are
 # valid only while these are unchanged.
 _OUTPUT_PARAMS = ("pooling", "max_seq_length", "normalize", "precision", "backend", "quantize")
-# Parameters that folders saved by earlier versions of skcse lack: load gives them their
-# defaults.
-_PARAMS_ADDED_LATER = ("backend", "quantize", "trainable_layers", "compute_alignment")
+# Parameters that folders and pickles of earlier versions of skcse lack, with the values
+# that do what those versions did, which load and unpickling give them.
+_PARAMS_ADDED_LATER = MappingProxyType(
+    {"backend": "torch", "quantize": False, "trainable_layers": None, "compute_alignment": False}
+)
 
 
 def _check_max_seq_length(max_seq_length: int, model: Any) -> None:
@@ -87,8 +89,10 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     max_steps : int or None, default=None
         If set, training stops after this many optimizer steps. ``max_steps=0`` trains
         nothing.
-    learning_rate : float, default=3e-5
-        Peak learning rate of AdamW.
+    learning_rate : float or "auto", default="auto"
+        Peak learning rate of AdamW. "auto" takes the recipe of ``augment``: 5e-6 with
+        "crop" or "delete" views (the sentence-tuned recipe), 3e-5 with "dropout" (the
+        paper's).
     weight_decay : float, default=0.0
         AdamW weight decay (not applied to biases and normalization weights).
     warmup_ratio : float, default=0.0
@@ -99,14 +103,16 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     dropout : float or None, default=None
         None keeps the backbone's dropout; a float overrides both the hidden and the attention
         dropout. Dropout is what makes the two views differ.
-    augment : {"dropout", "crop", "delete"}, default="dropout"
-        How the two views of a text are made. "dropout" is the paper's unsupervised SimCSE:
-        both views are the text itself and differ only by their dropout masks, which suits a
-        vanilla masked-LM backbone such as ``distilroberta-base``. A sentence-tuned backbone
-        (the embedded all-MiniLM-L6-v2) already matches such views (its loss starts near 0,
-        see the warning below), so each view can instead keep part of the words: "crop" a
-        random contiguous span, "delete" a random subset in order, plus dropout. The
-        documentation's "Embedding quality" page has what each scored on product reviews.
+    augment : {"crop", "delete", "dropout"}, default="crop"
+        How the two views of a text are made, and so which recipe ``"auto"`` values take.
+        "crop" (a random contiguous span of the words, plus dropout) and "delete" (a random
+        subset of the words in order, plus dropout) suit a sentence-tuned backbone such as
+        the embedded all-MiniLM-L6-v2, which already matches two dropout views of one text
+        (its loss starts near 0, see the warning below). "dropout" is the paper's
+        unsupervised SimCSE, for a vanilla masked-LM backbone such as
+        ``distilroberta-base``: both views are the text itself and differ only by their
+        dropout masks, and with it ``"auto"`` trains every layer at 3e-5. The documentation's
+        "Embedding quality" page has what each recipe scored on five corpora.
     keep_range : tuple of (float, float), default=(0.3, 1.0)
         For "crop" and "delete": the fraction of a text's words each view keeps is drawn
         uniformly from this range (at least one word). Ignored for "dropout".
@@ -160,12 +166,13 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         on reviews 1.4× faster on a CPU (see the Performance guide; on a GPU it was
         slower). The negatives of a text become texts of similar length, which the paper's
         random batches are not; False keeps those.
-    trainable_layers : int or None, default=None
+    trainable_layers : int, None or "auto", default="auto"
         None trains the whole transformer. An integer trains only that many of its top
         layers: the token embeddings and the lower layers stay as loaded and run without
         autograd, so a step costs less (no backward pass through them, no optimizer state
         for them), which counts most on CPUs without bf16 units; see the Performance guide.
-        Published SimCSE work finds that the top layers carry most of the gain.
+        "auto" takes the recipe of ``augment``: the top 2 layers (or all, if the backbone
+        has fewer) with "crop" or "delete" views, every layer with "dropout".
     compute_alignment : bool, default=False
         Record the alignment and uniformity of the embeddings before the first and after the
         last step in ``history_`` (see there). Off by default because it embeds up to 256
@@ -211,8 +218,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     UserWarning
         When the first step's loss is below 0.01: the backbone already solves the
         contrastive task, which dropout-only SimCSE on a sentence-tuned model does; the
-        message suggests the sentence-tuned recipe (``augment="crop"``,
-        ``learning_rate=1e-5``, ``trainable_layers=2``, the one ``skcse compare`` trains).
+        message suggests the sentence-tuned recipe (``augment="crop"`` with the "auto"
+        learning rate and layers, the defaults).
 
     Notes
     -----
@@ -246,7 +253,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "max_steps": [Interval(numbers.Integral, 0, None, closed="left"), None],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "warmup_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -264,7 +271,11 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "group_by_length": ["boolean"],
-        "trainable_layers": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "trainable_layers": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            None,
+            StrOptions({"auto"}),
+        ],
         "compute_alignment": ["boolean"],
         "gather_negatives": ["boolean"],
         "verbose": ["verbose"],
@@ -279,12 +290,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         batch_size: int = 64,
         epochs: int = 1,
         max_steps: int | None = None,
-        learning_rate: float = 3e-5,
+        learning_rate: float | str = "auto",
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.0,
         temperature: float = 0.05,
         dropout: float | None = None,
-        augment: str = "dropout",
+        augment: str = "crop",
         keep_range: tuple[float, float] = (0.3, 1.0),
         normalize: bool = False,
         device: str | None = None,
@@ -295,7 +306,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_steps: int = 100,
         group_by_length: bool = False,
-        trainable_layers: int | None = None,
+        trainable_layers: int | str | None = "auto",
         compute_alignment: bool = False,
         gather_negatives: bool = True,
         verbose: int = 0,
@@ -412,6 +423,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             sentence_transformer,
         )
         from skcse._backends import check_backend
+        from skcse._recipes import resolve
         from skcse._training import train_simcse
 
         self._check_beyond_constraints()
@@ -440,7 +452,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 quiet=self.verbose == 0,
             )
             _check_max_seq_length(self.max_seq_length, transformer.auto_model)
-            self._check_trainable_layers(transformer.auto_model)
+            recipe = resolve(self.augment, self.learning_rate, self.trainable_layers)
+            trainable_layers = self._check_trainable_layers(
+                recipe["trainable_layers"],
+                transformer.auto_model,
+                auto=self.trainable_layers == "auto",
+            )
             model = sentence_transformer(transformer, self.pooling, self.normalize, device)
             history, resumed_from = train_simcse(
                 model,
@@ -448,7 +465,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 batch_size=self.batch_size,
                 epochs=self.epochs,
                 max_steps=self.max_steps,
-                learning_rate=self.learning_rate,
+                learning_rate=recipe["learning_rate"],
                 weight_decay=self.weight_decay,
                 warmup_ratio=self.warmup_ratio,
                 temperature=self.temperature,
@@ -458,7 +475,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 augment=self.augment,
                 keep_range=tuple(self.keep_range),
                 group_by_length=bool(self.group_by_length),
-                trainable_layers=self.trainable_layers,
+                trainable_layers=trainable_layers,
                 compute_alignment=bool(self.compute_alignment),
                 gather_negatives=bool(self.gather_negatives),
                 checkpoint_dir=self.checkpoint_dir,
@@ -478,17 +495,23 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.resumed_from_step_ = resumed_from
         return self
 
-    def _check_trainable_layers(self, auto_model: Any) -> None:
+    @staticmethod
+    def _check_trainable_layers(layers: int | None, auto_model: Any, *, auto: bool) -> int | None:
+        # The layers to train: an "auto" count is capped at the backbone's depth, an explicit
+        # one beyond it is refused.
         from skcse._training import transformer_layers
 
-        if self.trainable_layers is None:
-            return
+        if layers is None:
+            return None
         n_layers = len(transformer_layers(auto_model))
-        if self.trainable_layers > n_layers:
+        if auto:
+            return min(layers, n_layers)
+        if layers > n_layers:
             raise ValueError(
-                f"trainable_layers={self.trainable_layers}, but this backbone has {n_layers} "
-                f"layers; use trainable_layers <= {n_layers}, or None to train them all."
+                f"trainable_layers={layers}, but this backbone has {n_layers} layers; use "
+                f"trainable_layers <= {n_layers}, or None to train them all."
             )
+        return layers
 
     def _join_processes(self, texts: list[str], device, seed: int):
         """Join the processes ``torchrun`` started; return this one's device and rank 0's seed.
@@ -680,11 +703,10 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._persistence import set_state
 
         super().__setstate__(set_state(state))
-        # Pickles of earlier versions lack the parameters added since: give them defaults.
-        defaults = inspect.signature(type(self).__init__).parameters
-        for name in _PARAMS_ADDED_LATER:
+        # Pickles of earlier versions lack the parameters added since.
+        for name, value in _PARAMS_ADDED_LATER.items():
             if name not in self.__dict__:
-                setattr(self, name, defaults[name].default)
+                setattr(self, name, value)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Save the fitted encoder as a folder, without pickle.
@@ -786,7 +808,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             path, param_names=cls._get_param_names(), added_later=_PARAMS_ADDED_LATER
         )
         warn_other_version(meta["skcse_version"])
-        params = dict(meta["params"])
+        params = {**_PARAMS_ADDED_LATER, **meta["params"]}
         if isinstance(params["keep_range"], list):  # JSON has no tuples
             params["keep_range"] = tuple(params["keep_range"])
         encoder = cls(**params)

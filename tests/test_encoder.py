@@ -290,7 +290,9 @@ def test_no_training_keeps_the_backbone(tiny_bert, texts, no_training):
 
 def test_history_steps_and_linear_schedule(tiny_bert, texts):
     # 48 texts in batches of 10: 4 full batches and a trailing batch of 8 -> 5 steps per epoch.
-    encoder = _fitted(tiny_bert, texts, batch_size=10, epochs=2, warmup_ratio=0.2)
+    encoder = _fitted(
+        tiny_bert, texts, batch_size=10, epochs=2, warmup_ratio=0.2, learning_rate=3e-5
+    )
     assert encoder.n_steps_ == 10
     assert len(encoder.history_["loss"]) == len(encoder.history_["learning_rate"]) == 10
     lrs = np.array(encoder.history_["learning_rate"])
@@ -315,7 +317,10 @@ def test_batch_larger_than_data_trains_one_step(tiny_bert, texts):
 
 
 def test_training_lowers_the_loss(tiny_bert, texts):
-    encoder = _fitted(tiny_bert, texts, epochs=8, learning_rate=1e-3, dropout=0.1)
+    # The paper's views (the text itself): the loss can fall far, unlike with random crops.
+    encoder = _fitted(
+        tiny_bert, texts, augment="dropout", epochs=8, learning_rate=1e-3, dropout=0.1
+    )
     losses = encoder.history_["loss"]
     assert np.mean(losses[-6:]) < 0.5 * np.mean(losses[:6])
 
@@ -489,7 +494,7 @@ def review_texts(reviews):
 @pytest.mark.integration
 def test_packaged_model_trains_on_real_reviews(review_texts):
     # Short sequences keep this under a minute on 2 cores; 200 reviews in batches of 64.
-    encoder = SimCSEEncoder(max_seq_length=48, epochs=1, random_state=0)
+    encoder = SimCSEEncoder(augment="dropout", max_seq_length=48, epochs=1, random_state=0)
     with pytest.warns(UserWarning, match="dropout-only SimCSE has nothing to learn"):
         out = encoder.fit_transform(review_texts)
     assert encoder.n_features_out_ == 384

@@ -16,8 +16,10 @@ from skcse import SimCSEEncoder
 from skcse._training import _simcse_loss, count_steps, epoch_order
 
 PER_RANK = 4
-# Dropout off and fp32: the two runs then differ only in the order of floating-point sums.
+# The paper's views with dropout off, in fp32: both views of a text are the text itself, and
+# the two runs differ only in the order of floating-point sums.
 PARAMS = dict(
+    augment="dropout",
     epochs=2,
     learning_rate=1e-3,
     dropout=0.0,
