@@ -228,7 +228,9 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     Training runs on sentence-transformers' ``SentenceTransformerTrainer`` with a
     ``MultipleNegativesRankingLoss`` (``scale = 1 / temperature``) whose two views share one
-    forward pass; on the CPU, attention and dropout run through skcse's cheaper kernels.
+    forward pass; on the CPU, attention and dropout run through skcse's cheaper kernels, and
+    each batch of views is embedded in chunks of 16 of like lengths, each cut to its own
+    longest view (the vectors are the same; the padding is not computed).
 
     Launched by ``torchrun --nproc_per_node=N`` (``WORLD_SIZE`` > 1), ``fit`` trains with
     ``DistributedDataParallel`` through accelerate, which starts the process group (NCCL on

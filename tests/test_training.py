@@ -268,3 +268,28 @@ def test_trainable_layers_beyond_the_backbone_is_refused(tiny_bert, texts):
         SimCSEEncoder(tiny_bert, trainable_layers=3, **FAST).fit(texts)
     with pytest.raises(ValueError, match="'trainable_layers' parameter"):
         SimCSEEncoder(tiny_bert, trainable_layers=0, **FAST).fit(texts)
+
+
+@pytest.mark.parametrize("model", ["tiny_bert", "tiny_roberta"])
+def test_trimmed_chunks_embed_like_one_padded_batch(model, texts, request):
+    from skcse._backbone import load_backbone, sentence_transformer
+    from skcse._training import cpu_chunk, embed_trimmed
+
+    transformer = load_backbone(request.getfixturevalue(model), None, max_seq_length=64)
+    st = sentence_transformer(transformer, "mean", False, "cpu").eval()
+    # Lengths from 1 to 30 words, shuffled: chunks must cut, sort and put the rows back.
+    batch = [" ".join(texts[i % len(texts)].split() * 4)[: 5 * (i % 30) + 5] for i in range(37)]
+    features = st.preprocess(batch)
+    lengths = features["attention_mask"].sum(1)
+    assert lengths.min() < 0.5 * lengths.max()  # padding to cut, not a vacuous case
+    with torch.no_grad():
+        whole = st(dict(features))["sentence_embedding"]
+        chunked = embed_trimmed(st, dict(features), 8)
+        one_piece = embed_trimmed(st, dict(features), None)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)
+    assert torch.equal(one_piece, whole)
+    # Chunks on the CPU only, and only where the padding is on the right, where it can be cut.
+    assert cpu_chunk(st, torch.device("cpu")) == training.CPU_CHUNK
+    assert cpu_chunk(st, torch.device("cuda")) is None
+    st.tokenizer.padding_side = "left"
+    assert cpu_chunk(st, torch.device("cpu")) is None
