@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from skcse._io import atomic_write
-from skcse._recipes import SENTENCE_TUNED, resolve
+from skcse._recipes import SENTENCE_TUNED, layers_trained, resolve
 from skcse._report import markdown_table
 
 __all__ = [
@@ -211,7 +211,7 @@ def run_compare(
     say(
         f"[2/3] {_TITLES['simcse']}: training {epochs} epoch(s), augment={augment!r}, "
         f"learning_rate={recipe['learning_rate']:g}, "
-        f"{_layers_trained(recipe['trainable_layers'])}"
+        f"{layers_trained(recipe['trainable_layers'])}"
     )
     encoder = SimCSEEncoder(
         model,
@@ -446,7 +446,7 @@ def _summary(report: dict[str, Any]) -> str:
         if settings[key] is not None
     )
     # Reports written before trainable_layers existed trained every layer.
-    layers = _layers_trained(settings.get("trainable_layers"))
+    layers = layers_trained(settings.get("trainable_layers"))
     return (
         f"- Sample: {report['n_samples']} reviews, stratified over {report['n_categories']} "
         "categories.\n"
@@ -459,10 +459,6 @@ def _summary(report: dict[str, Any]) -> str:
         f"{training}.\n"
         f"- Command: `{command}`.\n"
     )
-
-
-def _layers_trained(n: int | None) -> str:
-    return "all layers trained" if n is None else f"top {n} layer(s) trained"
 
 
 def _versus(a: dict[str, Any], b: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["PAPER", "SENTENCE_TUNED", "describe", "recipe_for", "resolve"]
+__all__ = ["PAPER", "SENTENCE_TUNED", "describe", "layers_trained", "recipe_for", "resolve"]
 
 # For a sentence-tuned backbone such as the embedded all-MiniLM-L6-v2: dropout-only SimCSE
 # and crops at the paper's 3e-5 scored below the untrained backbone on the reviews. Training
@@ -61,6 +61,11 @@ def resolve(
         "learning_rate": float(learning_rate),
         "trainable_layers": trainable_layers,
     }
+
+
+def layers_trained(n: int | None) -> str:
+    """Say which layers ``trainable_layers=n`` trains, e.g. ``top 2 layer(s) trained``."""
+    return "all layers trained" if n is None else f"top {n} layer(s) trained"
 
 
 def describe(recipe: Mapping[str, object]) -> str:

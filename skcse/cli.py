@@ -417,12 +417,11 @@ def _rate(value: str) -> float | str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from skcse._recipes import PAPER, SENTENCE_TUNED
+    from skcse._recipes import PAPER, SENTENCE_TUNED, layers_trained
 
     def recipe(values: Mapping[str, Any]) -> str:
-        layers = values["trainable_layers"]
-        trained = "all layers" if layers is None else f"the top {layers} layers"
-        return f"learning rate {values['learning_rate']:g} training {trained}"
+        rate, layers = values["learning_rate"], values["trainable_layers"]
+        return f"learning rate {rate:g}, {layers_trained(layers)}"
 
     def add_recipe(p: argparse.ArgumentParser) -> None:
         # compare and fit share SimCSEEncoder's recipes: the sentence-tuned one by default,
