@@ -8,8 +8,11 @@ always ignores ``y``.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Callable
 from numbers import Integral, Real
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -317,12 +320,7 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             If ``X`` is invalid, or umap refuses the combination of parameters (e.g.
             ``min_dist > spread``, or an unknown metric name).
         """
-        # torch first: numba's OpenMP layer (run by umap) loads the system libgomp under the
-        # soname torch's own libgomp has, and a torch loaded later then runs on it, which made
-        # SimCSEEncoder 40x slower on a 2-core machine for the rest of the process.
-        import torch  # noqa: F401
-        import umap
-
+        umap = _umap()
         X = validate_data(self, X, ensure_min_samples=2)
         # umap adds keys to tqdm_kwds in place; copies keep this estimator's parameters as set.
         params = {
@@ -376,6 +374,39 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()
         X = validate_data(self, X, reset=False)
+        _umap()  # an unpickled umap_ imported umap without its compiled code cached
         # umap returns embedding_ itself for the training data; a copy keeps it safe from
         # in-place changes downstream.
         return np.array(self.umap_.transform(X), copy=True)
+
+
+@functools.cache
+def _umap() -> ModuleType:
+    """Import umap after torch, with umap's compiled numba code kept on disk.
+
+    umap declares its numba functions without ``cache=True``, so each new process compiled them
+    again: 12 s before its first fit and 4 s before its first transform (2 cores). They are
+    given the on-disk cache that pynndescent's functions have. numba keeps the code beside
+    umap's sources, or in its user-wide folder where those are read-only (``NUMBA_CACHE_DIR``
+    overrides both), and compiles again when umap's files change.
+    """
+    # torch first: numba's OpenMP layer (run by umap) loads the system libgomp under the
+    # soname torch's own libgomp has, and a torch loaded later then runs on it, which made
+    # SimCSEEncoder 40x slower on a 2-core machine for the rest of the process.
+    import torch  # noqa: F401
+    import umap
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name != "umap" and not name.startswith("umap."):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, CPUDispatcher) and isinstance(
+                getattr(value, "_cache", None), NullCache
+            ):
+                try:
+                    value.enable_caching()
+                except RuntimeError:  # numba found no writable folder: compile as before
+                    return umap
+    return umap

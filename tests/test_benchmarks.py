@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +17,34 @@ from conftest import REPO, REVIEWS, reviews_path
 CORPORA = Path(os.environ.get("SKCSE_CORPORA") or REPO.parent / "shared/data/corpora")
 
 
-def _smoke(script: str, out, tmp_path, *extra: str):
-    """Run ``benchmarks/<script> --smoke`` in ``tmp_path``; return its JSON report and run."""
+def _reviews() -> Path:
     data = reviews_path()
     if data is None:
         pytest.skip(f"reviews not found at {REVIEWS} and SKCSE_DATA is not set")
+    return data
+
+
+def _smoke(script: str, out, tmp_path, *extra: str):
+    """Run ``benchmarks/<script> --smoke`` in ``tmp_path``; return its JSON report and run."""
+    data = _reviews()
     command = [sys.executable, str(REPO / "benchmarks" / script), "--smoke", *extra]
     command += ["--data", str(data), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text()), done
+
+
+def _run_here(script: str, args: list[str], tmp_path, monkeypatch) -> None:
+    """Run ``benchmarks/<script> ARGS`` as ``__main__`` in this process, from ``tmp_path``.
+
+    For the scripts that start no process of their own: a fresh process spends about 20 s
+    importing torch and compiling UMAP's numba code again.
+    """
+    path = REPO / "benchmarks" / script
+    monkeypatch.syspath_prepend(str(path.parent))  # as `python benchmarks/<script>` does
+    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(path), run_name="__main__")
 
 
 @pytest.mark.integration
@@ -67,7 +86,7 @@ def test_bench_dask_smoke(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.benchmark
-def test_bench_quality_smoke(tmp_path, tiny_bert):
+def test_bench_quality_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     import pandas as pd
 
     from conftest import make_texts
@@ -89,7 +108,9 @@ def test_bench_quality_smoke(tmp_path, tiny_bert):
     pd.DataFrame({"body": texts, "topic": labels}).to_csv(csv, index=False)
     # One call for the three corpora: the tiny backbone and one process keep it to a minute.
     corpora = ["--corpus", "reviews", "--corpus", "trec", "--corpus", f"{csv}:body:topic"]
-    report, done = _smoke("bench_quality.py", out, tmp_path, "--model", tiny_bert, *corpora)
+    args = ["--smoke", "--model", tiny_bert, *corpora, "--data", str(_reviews()), "--out", str(out)]
+    _run_here("bench_quality.py", args, tmp_path, monkeypatch)
+    report, stdout = json.loads(out.read_text()), capsys.readouterr().out
     rows = {"tfidf_lsa", "untrained", "dropout", "crop", "delete"}
     assert set(report["summary"]) == {"reviews", "trec", "topics"}
     assert set(report["summary"]["reviews"]) == rows | {"old_crop"}
@@ -116,7 +137,7 @@ def test_bench_quality_smoke(tmp_path, tiny_bert):
     trained = [run for run in report["runs"] if run["params"].get("augment")]
     assert all(len(run["info"]["alignment"]) == 2 for run in trained)
     table = out.with_suffix(".md").read_text()
-    assert "| crop | 1 |" in table and table in done.stdout
+    assert "| crop | 1 |" in table and table in stdout
     # One seed has no spread: its cells show the value alone, not "± 0.000".
     crop_line = next(line for line in table.splitlines() if line.startswith("| crop | 1 |"))
     assert "±" not in crop_line
@@ -156,18 +177,17 @@ def test_bench_quality_smoke(tmp_path, tiny_bert):
     folder = tmp_path / "corpora"
     folder.mkdir()
     pd.DataFrame({"text": texts[:60], "label": labels[:60]}).to_csv(folder / "trec.csv")
-    command = [sys.executable, str(REPO / "benchmarks" / "bench_quality.py"), "--out", str(out)]
-    env = {**os.environ, "SKCSE_CORPORA": str(folder)}
-    done = subprocess.run(
-        [*command, "--corpus", "trec"], capture_output=True, text=True, env=env, check=False
-    )
-    assert done.returncode == 2
-    assert "holds trec runs on [300] texts, this call has 60" in done.stderr
+    monkeypatch.setenv("SKCSE_CORPORA", str(folder))
+    with pytest.raises(SystemExit) as exited:
+        args = ["--out", str(out), "--corpus", "trec"]
+        _run_here("bench_quality.py", args, tmp_path, monkeypatch)
+    assert exited.value.code == 2
+    assert "holds trec runs on [300] texts, this call has 60" in capsys.readouterr().err
 
 
 @pytest.mark.integration
 @pytest.mark.benchmark
-def test_bench_unlabeled_smoke(tmp_path, tiny_bert):
+def test_bench_unlabeled_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     import pandas as pd
 
     from conftest import make_texts
@@ -175,14 +195,13 @@ def test_bench_unlabeled_smoke(tmp_path, tiny_bert):
     texts, labels = make_texts(80)
     corpus = tmp_path / "topics.csv"
     pd.DataFrame({"text": texts, "label": labels}).to_csv(corpus, index=False)
-    command = [sys.executable, str(REPO / "benchmarks" / "bench_unlabeled.py"), "--smoke"]
-    command += ["--corpus", f"{corpus}:text:label", "--model", tiny_bert]
-    command += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "unlabeled.json")]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    args = ["--smoke", "--corpus", f"{corpus}:text:label", "--model", tiny_bert]
+    args += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "unlabeled.json")]
+    _run_here("bench_unlabeled.py", args, tmp_path, monkeypatch)
+    stdout = capsys.readouterr().out
     report = json.loads((tmp_path / "unlabeled.json").read_text())
     table = (tmp_path / "unlabeled.md").read_text()
-    assert "| topics | 4 |" in table and table in done.stdout
+    assert "| topics | 4 |" in table and table in stdout
     result = report["corpora"]["topics"]
     # The vectors were computed, and cached for the next run.
     assert not result["embeddings_cached"]
