@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -40,6 +41,19 @@ def reviews_path() -> Path | None:
     """The shared reviews CSV, or SKCSE_DATA if set; None when neither exists."""
     path = Path(os.environ.get("SKCSE_DATA", REVIEWS))
     return path if path.is_file() else None
+
+
+def run_script(path: Path, args: list[str], workdir: Path, monkeypatch) -> None:
+    """Run the script ``path ARGS`` from ``workdir`` as ``python path ARGS`` would, in this process.
+
+    A new process would spend seconds importing torch again (and, before umap's code is on
+    disk, compiling it); the script still gets a namespace of its own, so a missing import
+    fails here too.
+    """
+    monkeypatch.syspath_prepend(str(path.parent))  # as `python path` puts its folder first
+    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    monkeypatch.chdir(workdir)
+    runpy.run_path(str(path), run_name="__main__")
 
 
 def call_in_fresh_process(dump: Path, method: str, texts: list[str], workdir: Path) -> np.ndarray:

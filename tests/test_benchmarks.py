@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, REVIEWS, reviews_path
+from conftest import REPO, REVIEWS, reviews_path, run_script
 
+BENCHMARKS = REPO / "benchmarks"
 CORPORA = Path(os.environ.get("SKCSE_CORPORA") or REPO.parent / "shared/data/corpora")
 
 
@@ -27,24 +27,11 @@ def _reviews() -> Path:
 def _smoke(script: str, out, tmp_path, *extra: str):
     """Run ``benchmarks/<script> --smoke`` in ``tmp_path``; return its JSON report and run."""
     data = _reviews()
-    command = [sys.executable, str(REPO / "benchmarks" / script), "--smoke", *extra]
+    command = [sys.executable, str(BENCHMARKS / script), "--smoke", *extra]
     command += ["--data", str(data), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text()), done
-
-
-def _run_here(script: str, args: list[str], tmp_path, monkeypatch) -> None:
-    """Run ``benchmarks/<script> ARGS`` as ``__main__`` in this process, from ``tmp_path``.
-
-    For the scripts that start no process of their own: a fresh process spends about 20 s
-    importing torch and compiling UMAP's numba code again.
-    """
-    path = REPO / "benchmarks" / script
-    monkeypatch.syspath_prepend(str(path.parent))  # as `python benchmarks/<script>` does
-    monkeypatch.setattr(sys, "argv", [str(path), *args])
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(path), run_name="__main__")
 
 
 @pytest.mark.integration
@@ -109,7 +96,7 @@ def test_bench_quality_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     # One call for the three corpora: the tiny backbone and one process keep it to a minute.
     corpora = ["--corpus", "reviews", "--corpus", "trec", "--corpus", f"{csv}:body:topic"]
     args = ["--smoke", "--model", tiny_bert, *corpora, "--data", str(_reviews()), "--out", str(out)]
-    _run_here("bench_quality.py", args, tmp_path, monkeypatch)
+    run_script(BENCHMARKS / "bench_quality.py", args, tmp_path, monkeypatch)
     report, stdout = json.loads(out.read_text()), capsys.readouterr().out
     rows = {"tfidf_lsa", "untrained", "dropout", "crop", "delete"}
     assert set(report["summary"]) == {"reviews", "trec", "topics"}
@@ -180,7 +167,7 @@ def test_bench_quality_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     monkeypatch.setenv("SKCSE_CORPORA", str(folder))
     with pytest.raises(SystemExit) as exited:
         args = ["--out", str(out), "--corpus", "trec"]
-        _run_here("bench_quality.py", args, tmp_path, monkeypatch)
+        run_script(BENCHMARKS / "bench_quality.py", args, tmp_path, monkeypatch)
     assert exited.value.code == 2
     assert "holds trec runs on [300] texts, this call has 60" in capsys.readouterr().err
 
@@ -197,7 +184,7 @@ def test_bench_unlabeled_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     pd.DataFrame({"text": texts, "label": labels}).to_csv(corpus, index=False)
     args = ["--smoke", "--corpus", f"{corpus}:text:label", "--model", tiny_bert]
     args += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "unlabeled.json")]
-    _run_here("bench_unlabeled.py", args, tmp_path, monkeypatch)
+    run_script(BENCHMARKS / "bench_unlabeled.py", args, tmp_path, monkeypatch)
     stdout = capsys.readouterr().out
     report = json.loads((tmp_path / "unlabeled.json").read_text())
     table = (tmp_path / "unlabeled.md").read_text()

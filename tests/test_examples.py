@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import runpy
 
 import pytest
 
-from conftest import REPO, REVIEWS, reviews_path
+from conftest import REPO, REVIEWS, reviews_path, run_script
 
 EXAMPLES = REPO / "examples"
 SCORE = r"\d\.\d{3}"
@@ -63,17 +62,14 @@ def test_every_example_is_tested():
 @pytest.mark.integration
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_example_runs_in_smoke_mode(script, reviews_file, tmp_path, monkeypatch, capsys):
-    # In this process, not a fresh one: a fresh process spends about 20 s importing torch
-    # and compiling UMAP's numba code again, which was a tenth of the suite on an AVX2 CPU.
-    # The script still gets a namespace of its own, so a missing import fails here too.
+    # In this process (see run_script): five fresh processes took 150 s on an AVX2 CPU.
     output = tmp_path / "output"
     monkeypatch.setenv("SKCSE_SMOKE", "1")
     monkeypatch.setenv("SKCSE_DATA", str(reviews_file))
     monkeypatch.setenv("SKCSE_EXAMPLES_OUTPUT", str(output))
     monkeypatch.delenv("SKCSE_QUICKSTART_N", raising=False)  # the smoke size applies
     # Run from tmp_path, so that nothing can land in the repository.
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    run_script(EXAMPLES / script, [], tmp_path, monkeypatch)
     stdout = capsys.readouterr().out
 
     files, patterns = EXPECTED[script]

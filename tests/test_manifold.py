@@ -246,11 +246,12 @@ def test_a_new_process_reuses_the_umap_code_an_earlier_one_compiled():
     script = textwrap.dedent(
         """
         import numpy as np
-        import umap.umap_
         from skcse.manifold import UMAP
 
         X = np.random.default_rng(0).normal(size=(60, 4))
         UMAP(n_neighbors=5, n_epochs=5, random_state=0).fit(X).transform(X[:3])
+        import umap.umap_  # after torch, which skcse imported first
+
         stats = umap.umap_.smooth_knn_dist.stats
         print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
         """
