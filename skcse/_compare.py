@@ -27,6 +27,7 @@ __all__ = [
     "format_noise",
     "format_report",
     "format_table",
+    "noise_verdict",
     "run_compare",
 ]
 
@@ -37,6 +38,8 @@ _MARKDOWN_MARK = "<!-- written by skcse compare -->"
 # The trained-vs-untrained difference is read against the clustering's own seed noise: both
 # embeddings are clustered again at this many seeds in all.
 NOISE_SEEDS = 3
+# ... and the difference is beyond that noise when a paired t-test over the seeds rejects 0.
+NOISE_P_VALUE = 0.05
 _TITLES = {
     "baseline": "untrained backbone + KMeans",
     "simcse": "SimCSE + UMAP + HDBSCAN",
@@ -296,10 +299,7 @@ def _seed_noise(
     *,
     same: bool,
 ) -> dict[str, Any]:
-    """Score SimCSE's and the untrained vectors through UMAP + HDBSCAN at several seeds.
-
-    The difference is beyond the noise when it has one sign at every seed.
-    """
+    """Score SimCSE's and the untrained vectors through UMAP + HDBSCAN at several seeds."""
     from sklearn.metrics import v_measure_score
 
     from skcse.pipeline import make_cluster_pipeline
@@ -322,13 +322,45 @@ def _seed_noise(
             )
             for s in seeds
         ]
-    differences = np.subtract(scores["simcse"], scores["untrained"])
+    return noise_verdict(seeds, scores["simcse"], scores["untrained"])
+
+
+def noise_verdict(
+    seeds: Sequence[int], simcse: Sequence[float], untrained: Sequence[float]
+) -> dict[str, Any]:
+    """Decide whether SimCSE's V-measure differs from the untrained one beyond seed noise.
+
+    A paired t-test over the clustering seeds: the same sign at every one of three seeds is
+    not enough when one seed's clustering collapses (differences +0.001, +0.236, +0.002
+    have a mean below their spread).
+
+    Parameters
+    ----------
+    seeds : sequence of int
+        The clustering seeds.
+    simcse, untrained : sequence of float
+        V-measure of each embedding at each seed, in the order of ``seeds``.
+
+    Returns
+    -------
+    dict
+        ``{"seeds", "v_measure": {"simcse", "untrained"}, "difference", "difference_std",
+        "p_value", "beyond_noise"}``; beyond the noise when ``p_value < 0.05``.
+    """
+    from scipy.stats import ttest_1samp
+
+    differences = np.subtract(simcse, untrained)
+    if np.ptp(differences) == 0:  # no spread: t is undefined, the sign is certain
+        p_value = float(differences[0] == 0)
+    else:
+        p_value = float(ttest_1samp(differences, 0.0).pvalue)
     return {
-        "seeds": seeds,
-        "v_measure": scores,
+        "seeds": list(seeds),
+        "v_measure": {"simcse": list(simcse), "untrained": list(untrained)},
         "difference": float(differences.mean()),
         "difference_std": float(differences.std(ddof=1)),
-        "beyond_noise": bool((differences > 0).all() or (differences < 0).all()),
+        "p_value": p_value,
+        "beyond_noise": p_value < NOISE_P_VALUE,
     }
 
 
@@ -491,11 +523,12 @@ def format_noise(report: dict[str, Any]) -> str:
         + ", ".join(f"{d:+.3f}" for d in per_seed)
         + ")"
     )
+    test = f"paired t-test over the seeds p = {noise['p_value']:.3f}"
     if noise["beyond_noise"]:
-        return f"{head}: the same sign at every seed, larger than the clustering's seed noise."
+        return f"{head}: {test}, larger than the clustering's seed noise."
     return (
-        f"{head}: the sign changes with the seed, so the difference is NOT larger than the "
-        "clustering's seed noise, and this run cannot tell SimCSE from the untrained backbone."
+        f"{head}: {test}, so the difference is NOT larger than the clustering's seed noise, "
+        "and this run cannot tell SimCSE from the untrained backbone."
     )
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_texts
-from skcse._compare import format_noise, format_report, format_table
+from skcse._compare import format_noise, format_report, format_table, noise_verdict
 from skcse._recipes import SENTENCE_TUNED, resolve
 from skcse.cli import main
 
@@ -66,7 +66,7 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     differences = np.subtract(noise["v_measure"]["simcse"], noise["v_measure"]["untrained"])
     assert noise["difference"] == pytest.approx(differences.mean())
     assert noise["v_measure"]["simcse"][0] == simcse["v_measure"]
-    assert noise["beyond_noise"] == (min(differences) > 0 or max(differences) < 0)
+    assert noise["beyond_noise"] == (noise["p_value"] < 0.05)
     assert format_noise(report) in out and "seed noise" in format_noise(report)
     # The table printed is the one in report.md, which renders the whole report.json.
     assert format_table(report) in out
@@ -668,18 +668,25 @@ def test_describe_refuses_to_destroy_data_before_any_work(
 
 
 @pytest.mark.parametrize(
-    ("simcse", "beyond", "verdict"),
-    [([0.52, 0.50, 0.51], True, "larger than"), ([0.52, 0.47, 0.51], False, "NOT larger")],
+    ("simcse", "untrained", "beyond"),
+    [
+        ([0.52, 0.50, 0.51], [0.50, 0.48, 0.49], True),  # +0.020 at every seed
+        ([0.52, 0.51, 0.53], [0.50, 0.48, 0.49], True),  # +0.02 to +0.04: t = 5.2, p = 0.035
+        ([0.52, 0.47, 0.51], [0.50, 0.48, 0.49], False),  # the sign changes
+        # One sign, but one seed's untrained clustering collapsed: mean below the spread.
+        ([0.445, 0.441, 0.446], [0.444, 0.205, 0.444], False),
+        ([0.50, 0.48, 0.49], [0.50, 0.48, 0.49], False),  # identical
+    ],
 )
-def test_noise_verdict_reads_the_sign_at_every_seed(simcse, beyond, verdict):
-    report = {
-        "noise": {
-            "seeds": [0, 1, 2],
-            "v_measure": {"simcse": simcse, "untrained": [0.50, 0.48, 0.49]},
-            "difference": float(np.mean(simcse) - 0.49),
-            "difference_std": 0.01,
-            "beyond_noise": beyond,
-        }
-    }
-    text = format_noise(report)
-    assert verdict in text and "per seed +0.020, " in text
+def test_noise_verdict_is_a_paired_t_test_over_the_seeds(simcse, untrained, beyond):
+    from scipy.stats import ttest_rel
+
+    noise = noise_verdict([0, 1, 2], simcse, untrained)
+    assert noise["beyond_noise"] is beyond
+    assert noise["difference"] == pytest.approx(np.mean(simcse) - np.mean(untrained))
+    if np.ptp(np.subtract(simcse, untrained)) > 0:
+        assert noise["p_value"] == pytest.approx(ttest_rel(simcse, untrained).pvalue)
+    text = format_noise({"noise": noise})
+    assert f"p = {noise['p_value']:.3f}" in text
+    assert ("NOT larger" in text) is not beyond
+    assert ("cannot tell SimCSE from the untrained backbone" in text) is not beyond
