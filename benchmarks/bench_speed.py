@@ -4,6 +4,9 @@
     SentenceTransformer + MultipleNegativesRankingLoss on InputExample(texts=[s, s]) trained
     with its fit; same backbone, batch 64, max_seq_length 128, same number of steps. Rows that
     switch single means off show what each one brings.
+(a') fit in steady state (s/step): the references and the recipes of (a), each timed at N and
+    2N steps; (t_2N - t_N) / N leaves out loading and the slower first steps, which weigh
+    more in a short fit for some rows than for others.
 (b) transform throughput (texts/s): transform against SentenceTransformer.encode at its
     defaults (batch 32, fp32), both at max_seq_length 128, with the per-row cosine between
     skcse's vectors and sentence-transformers' fp32 vectors.
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -203,52 +207,104 @@ def st_fit(texts: list[str], device: str, bf16: bool) -> float:
 ST_FIT_REFERENCE = "sentence-transformers fit (fp32): the reference recipe"
 
 
-def part_fit(texts: list[str], steps: int, device: str, repeats: int) -> list[dict]:
-    train = texts[: steps * BATCH]
-    skcse_fit(texts[: 2 * BATCH], device)  # warm-up: one-time kernel set-up, for everyone
+def fit_runs(device: str) -> list[tuple[str, Callable[[list[str]], float]]]:
+    """The rows of part (a): each a name and a function that fits on texts and returns seconds."""
     cpu, bf16 = device == "cpu", native_bf16(device)
     runs = [
-        (ST_FIT_REFERENCE, lambda: st_fit(train, device, False)),
-        ("sentence-transformers Trainer, bf16=True", lambda: st_fit(train, device, True)),
+        (ST_FIT_REFERENCE, partial(st_fit, device=device, bf16=False)),
+        ("sentence-transformers Trainer, bf16=True", partial(st_fit, device=device, bf16=True)),
         # The paper's recipe, the one sentence-transformers' runs train: dropout views, every
         # layer.
-        ("skcse augment='dropout'", lambda: skcse_fit(train, device, augment="dropout")),
-        ("skcse precision='fp32'", lambda: skcse_fit(train, device, precision="fp32")),
-        ("skcse default", lambda: skcse_fit(train, device)),  # crops, the top 2 layers
-        ("skcse group_by_length=True", lambda: skcse_fit(train, device, group_by_length=True)),
-        ("skcse trainable_layers=None", lambda: skcse_fit(train, device, trainable_layers=None)),
+        ("skcse augment='dropout'", partial(skcse_fit, device=device, augment="dropout")),
+        ("skcse precision='fp32'", partial(skcse_fit, device=device, precision="fp32")),
+        ("skcse default", partial(skcse_fit, device=device)),  # crops, the top 2 layers
+        ("skcse group_by_length=True", partial(skcse_fit, device=device, group_by_length=True)),
+        (
+            "skcse trainable_layers=None",
+            partial(skcse_fit, device=device, trainable_layers=None),
+        ),
     ]
     if not bf16:  # fp32 is what "auto" runs here, and bf16 would be emulated
         runs = [run for run in runs if "bf16" not in run[0] and "'fp32'" not in run[0]]
     if cpu:
 
-        def plain_dropout() -> float:
+        def plain_dropout(texts: list[str]) -> float:
             with pytorch_dropout():
-                return skcse_fit(train, device, augment="dropout")
+                return skcse_fit(texts, device, augment="dropout")
 
-        def one_piece() -> float:
+        def one_piece(texts: list[str]) -> float:
             with untrimmed_batches():
-                return skcse_fit(train, device)
+                return skcse_fit(texts, device)
 
         runs.insert(3, ("skcse augment='dropout', PyTorch's attention and dropout", plain_dropout))
         runs.insert(-2, ("skcse default, each batch in one padded piece", one_piece))
+    return runs
+
+
+def with_ratios(rows: list[dict], key: str) -> list[dict]:
+    """Add each row's speed against the first row and against the fastest ST row (key: speed)."""
+    fastest_st = max(r[key] for r in rows if r["run"].startswith("sentence-"))
+    for row in rows:
+        row["ratio"] = row[key] / rows[0][key]
+        row["ratio_fastest_st"] = row[key] / fastest_st
+    return rows
+
+
+def part_fit(texts: list[str], steps: int, device: str, repeats: int) -> list[dict]:
+    train = texts[: steps * BATCH]
+    skcse_fit(texts[: 2 * BATCH], device)  # warm-up: one-time kernel set-up, for everyone
+    runs = fit_runs(device)
     # Each run twice, alternating, and the faster of the two counts: a busy moment on a
     # shared machine then slows one of them, not the comparison.
     seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
     for _ in range(repeats):
         for name, run in runs:
-            seconds[name].append(run())
+            seconds[name].append(run(train))
             print(f"  {name}: {seconds[name][-1]:.1f} s", flush=True)
     rows = [
         {"run": name, "seconds": min(times), "pairs_per_s": len(train) / min(times)}
         for name, times in seconds.items()
     ]
-    base = rows[0]["pairs_per_s"]
-    fastest_st = max(r["pairs_per_s"] for r in rows if r["run"].startswith("sentence-"))
-    for row in rows:
-        row["ratio"] = row["pairs_per_s"] / base
-        row["ratio_fastest_st"] = row["pairs_per_s"] / fastest_st
-    return rows
+    return with_ratios(rows, "pairs_per_s")
+
+
+# Part (a') times these rows of part (a) only: the references and the recipes.
+STEADY_RUNS = (
+    ST_FIT_REFERENCE,
+    "sentence-transformers Trainer, bf16=True",
+    "skcse augment='dropout'",
+    "skcse default",
+    "skcse trainable_layers=None",
+)
+
+
+def part_steady(texts: list[str], steps: int, device: str, repeats: int) -> list[dict]:
+    """Seconds per step once loading and the first steps are paid: fits of ``steps`` and of
+    ``2 * steps`` steps, (t_long - t_short) / steps, each the best of ``repeats``."""
+    skcse_fit(texts[: 2 * BATCH], device)  # warm-up, as in part (a)
+    runs = [run for run in fit_runs(device) if run[0] in STEADY_RUNS]
+    seconds: dict[tuple[str, int], list[float]] = {}
+    for _ in range(repeats):
+        for name, run in runs:
+            for n in (steps, 2 * steps):
+                seconds.setdefault((name, n), []).append(run(texts[: n * BATCH]))
+            print(
+                f"  {name}: {steps} and {2 * steps} steps, {seconds[name, steps][-1]:.1f} and "
+                f"{seconds[name, 2 * steps][-1]:.1f} s",
+                flush=True,
+            )
+    rows = []
+    for name, _ in runs:
+        per_step = (min(seconds[name, 2 * steps]) - min(seconds[name, steps])) / steps
+        # A difference below zero is noise larger than the steps: no speed to report.
+        rows.append(
+            {
+                "run": name,
+                "seconds_per_step": per_step,
+                "steps_per_s": 1 / per_step if per_step > 0 else float("nan"),
+            }
+        )
+    return with_ratios(rows, "steps_per_s")
 
 
 def installed(backend: str, st: bool) -> bool:
@@ -439,7 +495,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench_speed.json")
     parser.add_argument("--smoke", action="store_true", help="toy sizes, to prove it runs")
     parser.add_argument(
-        "--parts", default="fit,transform,scaling,grid", help="comma-separated parts to run"
+        "--parts", default="fit,steady,transform,scaling,grid", help="comma-separated parts to run"
     )
     parser.add_argument(
         "--emulate-avx2",
@@ -478,6 +534,14 @@ def main() -> None:
             "repeats": fit_repeats,
             "rows": part_fit(texts, steps, args.device, fit_repeats),
         }
+    if "steady" in parts:
+        print(f"(a') fit in steady state, {steps} and {2 * steps} steps", flush=True)
+        steady_repeats = 1 if args.smoke else 2
+        report["steady"] = {
+            "steps": steps,
+            "repeats": steady_repeats,
+            "rows": part_steady(texts, steps, args.device, steady_repeats),
+        }
     if "transform" in parts:
         print(f"(b) transform of {n_transform} reviews", flush=True)
         report["transform"] = part_transform(texts[:n_transform], args.device, repeats)
@@ -495,6 +559,17 @@ def main() -> None:
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
+def fit_table(rows: list[dict], unit: str, speed: Callable[[dict], str]) -> str:
+    """Parts (a) and (a') as a Markdown table: each row's speed and its two ratios."""
+    from skcse._report import markdown_table
+
+    return markdown_table(
+        ["run", unit, "× the reference recipe", "× fastest sentence-transformers"],
+        ([r["run"], speed(r), f"{r['ratio']:.2f}", f"{r['ratio_fastest_st']:.2f}"] for r in rows),
+        align=["left", "right", "right", "right"],
+    )
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown tables, for the parts it holds: printed, and included by the docs."""
     from skcse._report import markdown_table
@@ -506,19 +581,16 @@ def markdown(report: dict) -> str:
             f"**(a) fit**: {fit['steps']} steps of {BATCH} pairs, max_seq_length {MAX_LEN}, "
             f"model loading included; best of {fit['repeats']} alternating runs. Rows that "
             "force bf16 run only where the hardware computes it.\n",
-            markdown_table(
-                ["run", "pairs/s", "× the reference recipe", "× fastest sentence-transformers"],
-                (
-                    [
-                        r["run"],
-                        f"{r['pairs_per_s']:.1f}",
-                        f"{r['ratio']:.2f}",
-                        f"{r['ratio_fastest_st']:.2f}",
-                    ]
-                    for r in fit["rows"]
-                ),
-                align=["left", "right", "right", "right"],
-            ),
+            fit_table(fit["rows"], "pairs/s", lambda r: f"{r['pairs_per_s']:.1f}"),
+        ]
+    if "steady" in report:
+        steady = report["steady"]
+        sections += [
+            f"**(a') fit in steady state**: seconds per step of {BATCH} pairs, max_seq_length "
+            f"{MAX_LEN}: fits of {steady['steps']} and {2 * steady['steps']} steps, (t_long - "
+            f"t_short) / {steady['steps']}, so that loading and the first steps cancel; each "
+            f"fit the best of {steady['repeats']} alternating runs.\n",
+            fit_table(steady["rows"], "s/step", lambda r: f"{r['seconds_per_step']:.2f}"),
         ]
     if "transform" in report:
         transform = report["transform"]

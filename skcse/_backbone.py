@@ -40,6 +40,12 @@ _MODEL_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.Lock] = (
 )
 _LOCKS_GUARD = threading.Lock()
 
+# On the CPU, encode embeds at most this many texts at a time, whatever the batch size: a
+# layer's activations then stay in the caches. sentence-transformers' encode of 512 reviews at
+# 128 tokens, 2 cores of an AVX2-only AMD EPYC: 75 texts/s in batches of 16, 70 in 32, 57 in
+# 64 (best of 4 alternating runs).
+CPU_BATCH = 16
+
 # Config keys that hold dropout probabilities in BERT/RoBERTa-style and DistilBERT-style models.
 DROPOUT_CONFIG_KEYS = (
     "hidden_dropout_prob",
@@ -369,8 +375,9 @@ def encode(
 ) -> np.ndarray:
     """Embed texts with the SentenceTransformer's ``encode``, in input order.
 
-    Under ``dtype=torch.bfloat16`` the model runs with bf16 copies of its weights instead of
-    autocast, ``model`` itself left as it is; such calls on one transformer run one at a time.
+    On the CPU, batches hold at most ``CPU_BATCH`` texts. Under ``dtype=torch.bfloat16`` the
+    model runs with bf16 copies of its weights instead of autocast, ``model`` itself left as it
+    is; such calls on one transformer run one at a time.
 
     Returns
     -------
@@ -378,6 +385,8 @@ def encode(
     """
     from sentence_transformers.base.modules import Normalize
 
+    if model.device.type == "cpu":
+        batch_size = min(batch_size, CPU_BATCH)
     kwargs = {"batch_size": batch_size, "show_progress_bar": progress, "convert_to_numpy": True}
     if dtype != torch.bfloat16:
         with autocast(model.device, dtype):

@@ -82,7 +82,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Longer texts are truncated to this many tokens.
     batch_size : int, default=64
         Texts per batch, for training (each also gives ``batch_size - 1`` negatives) and for
-        ``transform``. At least 2.
+        ``transform``, which on the CPU embeds at most 16 texts at a time (faster there: the
+        activations stay in the caches). At least 2.
     epochs : int, default=1
         Passes over the data. ``epochs=0`` loads the backbone without training, which gives
         the untrained baseline.

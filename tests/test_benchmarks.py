@@ -45,13 +45,16 @@ def test_bench_speed_smoke(tmp_path, tiny_bert):
     assert fit_runs[0].startswith("sentence-transformers fit")
     assert "skcse default" in fit_runs
     assert all(row["pairs_per_s"] > 0 for row in report["fit"]["rows"])
+    steady = [row["run"] for row in report["steady"]["rows"]]
+    assert steady[0] == fit_runs[0] and "skcse default" in steady and len(steady) < len(fit_runs)
     transform = {row["run"]: row for row in report["transform"]["rows"]}
     assert transform["skcse transform default"]["min_cosine_vs_st_fp32"] >= 0.999
     sizes = [(row["n_texts"], row["max_seq_length"]) for row in report["scaling"]["rows"]]
     assert sizes == [(64, 128), (128, 128), (64, 32), (64, 64)]
     assert report["grid"]["seconds_8"] > 0 and 0 <= report["grid"]["best_score_8"] <= 1
     table = out.with_suffix(".md").read_text()
-    assert "| skcse default |" in table and table in done.stdout
+    assert "| skcse default |" in table and "(a') fit in steady state" in table
+    assert table in done.stdout
     # Nothing written into the working directory: sentence-transformers' checkpoints went to
     # a temporary folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["speed.json", "speed.md"]

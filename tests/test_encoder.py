@@ -751,6 +751,24 @@ def test_model_is_a_sentence_transformer_that_follows_the_parameters(tiny_bert, 
     np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1, rtol=1e-6)
 
 
+def test_transform_on_the_cpu_embeds_at_most_cpu_batch_texts_at_a_time(tiny_bert, texts):
+    from skcse._backbone import CPU_BATCH
+
+    many = (texts * (3 * CPU_BATCH // len(texts) + 1))[: 3 * CPU_BATCH]
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, **{**FAST, "batch_size": 64}).fit(texts)
+    sizes = []
+    hook = encoder.model_[0].register_forward_pre_hook(
+        lambda module, args: sizes.append(len(args[0]["input_ids"]))
+    )
+    try:
+        vectors = encoder.transform(many)
+    finally:
+        hook.remove()
+    assert sizes == [CPU_BATCH] * 3
+    # Smaller batches pad less, and padding is masked: the vectors are those of one batch.
+    np.testing.assert_allclose(vectors, encoder.model_.encode(many, batch_size=64), atol=1e-5)
+
+
 def test_bf16_transform_leaves_the_model_in_fp32(tiny_bert, texts):
     encoder = SimCSEEncoder(tiny_bert, epochs=0, precision="bf16", **ANY_PRECISION).fit(texts)
     vectors = encoder.transform(texts)
