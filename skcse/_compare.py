@@ -132,6 +132,7 @@ def run_compare(
     output: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    n_jobs: int | None = None,
 ) -> dict[str, Any]:
     """Run the three stages on ``texts`` and score each against ``y``.
 
@@ -164,6 +165,10 @@ def run_compare(
         Receives one line per stage step.
     progress : bool, default=True
         Show progress bars.
+    n_jobs : int or None, default=None
+        Processes for the clustering runs (UMAP + HDBSCAN at each seed, the plots' 2-D UMAP),
+        which are independent and each use one core, since seeded UMAP runs on one thread.
+        None means 1, -1 all cores. The labels do not depend on it.
 
     Returns
     -------
@@ -176,19 +181,25 @@ def run_compare(
 
     Raises
     ------
+    ValueError
+        Before any work, if ``n_jobs`` is 0 or not an int.
     FileExistsError
         Before any work, if ``output`` holds a file of the study's names that skcse did not
         write (see :func:`check_output`).
     """
+    from joblib import Parallel, delayed
     from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
 
     from skcse.describe import describe_clusters
     from skcse.encoder import SimCSEEncoder
-    from skcse.pipeline import make_cluster_pipeline
 
     say = log or (lambda line: None)
+    # Refused before minutes of training, not after.
+    if n_jobs == 0 or not isinstance(n_jobs, int | None) or isinstance(n_jobs, bool):
+        raise ValueError(f"n_jobs must be None or a nonzero int (-1: all cores), got {n_jobs!r}")
     if output is not None:
-        check_output(output)  # before minutes of training, not after
+        check_output(output)
     texts = list(texts)
     y = np.asarray(y)
     n_categories = len(np.unique(y))
@@ -228,10 +239,8 @@ def run_compare(
     )
     _, t_train = timed(lambda: encoder.fit(texts))
     embeddings["simcse"], t_embed = timed(lambda: encoder.transform(texts))
-    pipe = make_cluster_pipeline(random_state=seed)
-    labels["simcse"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["simcse"]))
     stages["simcse"] = {
-        "seconds": {"train": t_train, "embed": t_embed, "umap_hdbscan": t_cluster},
+        "seconds": {"train": t_train, "embed": t_embed},
         "n_steps": encoder.n_steps_,
         **{
             key: encoder.history_[name][index] if encoder.history_[name] else None
@@ -246,18 +255,50 @@ def run_compare(
         },
     }
 
-    say(f"[3/3] {_TITLES['reference']}: clustering")
-    if reference_model == model:
+    say(f"[3/3] {_TITLES['reference']}: embedding")
+    same = reference_model == model
+    if same:
         embeddings["reference"], t_embed = embeddings["baseline"], 0.0
     else:
         ref = SimCSEEncoder(reference_model, epochs=0, random_state=seed, verbose=verbose)
         embeddings["reference"], t_embed = timed(lambda: ref.fit_transform(texts))
-    pipe = make_cluster_pipeline(random_state=seed)
-    labels["reference"], t_cluster = timed(lambda: pipe.fit_predict(embeddings["reference"]))
-    stages["reference"] = {"seconds": {"embed": t_embed, "umap_hdbscan": t_cluster}}
+    stages["reference"] = {"seconds": {"embed": t_embed}}
 
-    say(f"seed noise: UMAP + HDBSCAN at {NOISE_SEEDS} seeds, SimCSE and untrained")
-    noise = _seed_noise(embeddings, labels, y, seed, same=reference_model == model)
+    # Every UMAP + HDBSCAN run at once: the stages' own, the seed noise's (SimCSE's and the
+    # untrained vectors at each seed) and the plots' 2-D UMAPs.
+    seeds = [seed + i for i in range(NOISE_SEEDS)]
+    jobs = {("simcse", s): (embeddings["simcse"], s, 5) for s in seeds}
+    jobs |= {("untrained", s): (embeddings["baseline"], s, 5) for s in seeds}
+    if not same:
+        jobs["reference", seed] = (embeddings["reference"], seed, 5)
+    # The reference's plot is the baseline's when they share their vectors.
+    plotted = [stage for stage in STAGES if not (same and stage == "reference")]
+    if output is not None:
+        jobs |= {("plot", stage): (embeddings[stage], seed, 2) for stage in plotted}
+    say(
+        f"clustering: UMAP + HDBSCAN of each embedding at seeds {', '.join(map(str, seeds))}"
+        + ("" if output is None else ", and 2-D UMAPs for the plots")
+    )
+    done = dict(
+        zip(
+            jobs,
+            Parallel(n_jobs=n_jobs, max_nbytes=None)(
+                delayed(_cluster)(*job) for job in jobs.values()
+            ),
+            strict=True,
+        )
+    )
+    labels["simcse"], stages["simcse"]["seconds"]["umap_hdbscan"] = done["simcse", seed]
+    labels["reference"], stages["reference"]["seconds"]["umap_hdbscan"] = done[
+        "untrained" if same else "reference", seed
+    ]
+    noise = noise_verdict(
+        seeds,
+        *(
+            [float(v_measure_score(y, done[name, s][0])) for s in seeds]
+            for name in ("simcse", "untrained")
+        ),
+    )
     for stage in STAGES:
         stages[stage].update(_scores(y, labels[stage]))
         stages[stage]["n_clusters"] = int(len(np.unique(labels[stage])))
@@ -281,7 +322,10 @@ def run_compare(
         folder = Path(output)
         folder.mkdir(parents=True, exist_ok=True)
         say(f"plots: 2-D UMAP of each embedding, into {folder}")
-        report["plots"] = _plot(embeddings, labels, y, seed, folder)
+        projected = {
+            stage: done["plot", stage if stage in plotted else "baseline"][0] for stage in STAGES
+        }
+        report["plots"] = _plot(projected, labels, y, folder)
         for name, text in (
             ("report.json", json.dumps(report, indent=2) + "\n"),
             ("report.md", format_report(report)),
@@ -291,38 +335,22 @@ def run_compare(
     return report
 
 
-def _seed_noise(
-    embeddings: dict[str, np.ndarray],
-    labels: dict[str, np.ndarray],
-    y: np.ndarray,
-    seed: int,
-    *,
-    same: bool,
-) -> dict[str, Any]:
-    """Score SimCSE's and the untrained vectors through UMAP + HDBSCAN at several seeds."""
-    from sklearn.metrics import v_measure_score
+def _cluster(X: np.ndarray, seed: int, n_components: int) -> tuple[np.ndarray, float]:
+    """Cluster ``X`` as the study does (or, with 2 components, project it for a plot).
 
+    Returns the labels (or the 2-D points) and the seconds it took.
+    """
+    from skcse.manifold import UMAP
     from skcse.pipeline import make_cluster_pipeline
 
-    seeds = [seed + i for i in range(NOISE_SEEDS)]
-    scores: dict[str, list[float]] = {}
-    for name, X, first in (
-        ("simcse", embeddings["simcse"], labels["simcse"]),
-        # The reference stage already clustered the untrained vectors when it is the backbone.
-        ("untrained", embeddings["baseline"], labels["reference"] if same else None),
-    ):
-        scores[name] = [
-            float(
-                v_measure_score(
-                    y,
-                    first
-                    if s == seed and first is not None
-                    else make_cluster_pipeline(random_state=s).fit_predict(X),
-                )
-            )
-            for s in seeds
-        ]
-    return noise_verdict(seeds, scores["simcse"], scores["untrained"])
+    start = time.perf_counter()
+    if n_components == 2:
+        result = UMAP(
+            n_neighbors=15, n_components=2, metric="cosine", min_dist=0.1, random_state=seed
+        ).fit_transform(X)
+    else:
+        result = make_cluster_pipeline(random_state=seed).fit_predict(X)
+    return result, time.perf_counter() - start
 
 
 def noise_verdict(
@@ -365,10 +393,9 @@ def noise_verdict(
 
 
 def _plot(
-    embeddings: dict[str, np.ndarray],
+    projected: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
     y: np.ndarray,
-    seed: int,
     folder: Path,
 ) -> list[str]:
     import matplotlib
@@ -376,19 +403,10 @@ def _plot(
     matplotlib.use("Agg")  # files only: no display is needed
     import matplotlib.pyplot as plt
 
-    from skcse.manifold import UMAP
-
-    projected: dict[int, np.ndarray] = {}
     written = []
     categories, y_codes = np.unique(y, return_inverse=True)
     for stage in STAGES:
-        X = embeddings[stage]
-        if id(X) not in projected:  # the reference may reuse the baseline's vectors
-            umap2 = UMAP(
-                n_neighbors=15, n_components=2, metric="cosine", min_dist=0.1, random_state=seed
-            )
-            projected[id(X)] = umap2.fit_transform(X)
-        xy = projected[id(X)]
+        xy = projected[stage]
         fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
         # Explicit colours per code: a cmap would rescale the codes and break the legend.
         colours = {

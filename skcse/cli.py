@@ -261,6 +261,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         output=args.output,
         log=say,
         progress=not args.quiet,
+        n_jobs=args.n_jobs,
     )
     print(format_table(report))
     print(format_noise(report))
@@ -478,6 +479,12 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         default="skcse_output",
         help="folder for report.json, report.md and plots (default skcse_output)",
+    )
+    compare.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="processes for the clustering runs, each on one core (default -1: all cores)",
     )
     compare.add_argument("--quiet", action="store_true", help="no progress output")
     compare.set_defaults(func=_cmd_compare)

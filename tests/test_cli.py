@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import v_measure_score
 
 from conftest import make_texts
+from skcse import SimCSEEncoder, load_amazon_reviews, make_cluster_pipeline
 from skcse._compare import format_noise, format_report, format_table, noise_verdict
 from skcse._recipes import SENTENCE_TUNED, resolve
 from skcse.cli import main
@@ -68,6 +70,13 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     assert noise["v_measure"]["simcse"][0] == simcse["v_measure"]
     assert noise["beyond_noise"] == (noise["p_value"] < 0.05)
     assert format_noise(report) in out and "seed noise" in format_noise(report)
+    # The clustering runs, spread over processes by default, score as one process does.
+    sample = load_amazon_reviews(csv, n_samples=96, random_state=0)
+    untrained = SimCSEEncoder(tiny_bert, epochs=0, random_state=0).fit_transform(sample.data)
+    assert noise["v_measure"]["untrained"] == [
+        v_measure_score(sample.target, make_cluster_pipeline(random_state=s).fit_predict(untrained))
+        for s in noise["seeds"]
+    ]
     # The table printed is the one in report.md, which renders the whole report.json.
     assert format_table(report) in out
     markdown = (tmp_path / "report.md").read_text()
@@ -336,6 +345,12 @@ BAD_INPUT = [
     ),
     (["compare", "--data", "{tmp}/missing.csv", "--output", "{tmp}"], 2, "missing.csv", []),
     (["compare", "--data", "{csv}", "--n-samples", "0", "--output", "{tmp}"], 2, "n_samples", []),
+    (
+        ["compare", "--data", "{csv}", "--n-samples", "96", "--n-jobs", "0", "--output", "{tmp}/o"],
+        2,
+        "n_jobs must be None or a nonzero int",
+        [],
+    ),
     (
         ["compare", "--data", "{csv}", "--n-samples", "96", "--output", "{study}", "--quiet"],
         2,
