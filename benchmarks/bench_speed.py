@@ -13,13 +13,17 @@
 (c) peak RSS of a fit on all reviews (in a child process of its own).
 (d) GridSearchCV over 8 UMAP/HDBSCAN candidates against 1, with Pipeline(memory=...).
 (e) scaling: fit and transform time for N texts and for max_seq_length, each in a child.
+(f) the backends' quality: V-measure against the categories of each backend's vectors of the
+    untrained backbone, clustered as skcse compare does at many UMAP seeds, and its paired
+    difference to torch fp32 at the same seeds, with a 95% confidence interval.
 
 Prints Markdown tables and writes them beside the JSON report (--out, and the same name
 ending in .md). The Performance page of the documentation includes that Markdown.
 
 Usage:
     python benchmarks/bench_speed.py [--data CSV] [--device cpu|cuda] [--model M] [--steps 8]
-                                     [--transform-texts 2000] [--out bench_speed.json] [--smoke]
+                                     [--transform-texts 2000] [--seeds 20]
+                                     [--out bench_speed.json] [--smoke]
 
 The reviews are read as by skcse.datasets.load_amazon_reviews: --data, else SKCSE_DATA, else
 the download. --smoke runs every part at toy sizes, to prove the script still works.
@@ -442,6 +446,50 @@ def part_scaling(
     return {"rows": rows}
 
 
+def part_backends(texts: list[str], y: list[str], device: str, seeds: int) -> dict:
+    """(f) V-measure of each backend's vectors at ``seeds`` UMAP seeds, against torch fp32."""
+    from joblib import Parallel, delayed
+    from scipy import stats
+    from sklearn.metrics import v_measure_score
+
+    from skcse import SimCSEEncoder, make_cluster_pipeline
+
+    options = {"torch, precision='fp32'": {"device": device, "precision": "fp32"}}
+    for backend in ("onnx", "openvino"):
+        for quantize in (False, True) if installed(backend, st=False) else ():
+            name = f"backend='{backend}'" + ", quantize=True" * quantize
+            options[name] = {"backend": backend, "quantize": quantize}
+    vectors = {
+        name: SimCSEEncoder(MODEL, epochs=0, **params).fit(texts[:2]).transform(texts)
+        for name, params in options.items()
+    }
+    jobs = [(name, seed) for name in options for seed in range(seeds)]
+    # Seeded UMAP runs on one core: the runs go to all of them.
+    labels = Parallel(n_jobs=-1)(
+        delayed(make_cluster_pipeline(random_state=seed).fit_predict)(vectors[name])
+        for name, seed in jobs
+    )
+    scores = {name: np.zeros(seeds) for name in options}
+    for (name, seed), found in zip(jobs, labels, strict=True):
+        scores[name][seed] = v_measure_score(y, found)
+    torch_scores = scores[next(iter(options))]
+    rows = []
+    for name, v in scores.items():
+        difference = v - torch_scores
+        half = stats.t.ppf(0.975, seeds - 1) * difference.std(ddof=1) / np.sqrt(seeds)
+        rows.append(
+            {
+                "run": name,
+                "v_measure": float(v.mean()),
+                "v_measure_std": float(v.std(ddof=1)),
+                "difference": float(difference.mean()),
+                "ci95": [float(difference.mean() - half), float(difference.mean() + half)],
+            }
+        )
+        print(f"  {name}: {v.mean():.4f}, {difference.mean():+.4f} ± {half:.4f}", flush=True)
+    return {"n_texts": len(texts), "seeds": seeds, "rows": rows}
+
+
 def part_grid(texts: list[str], y: list[str], device: str) -> dict:
     from sklearn.model_selection import GridSearchCV
 
@@ -492,10 +540,13 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="backbone (default: the embedded one)")
     parser.add_argument("--transform-texts", type=int, default=2000, help="texts in part (b)")
     parser.add_argument("--steps", type=int, default=8, help="optimizer steps in part (a)")
+    parser.add_argument("--seeds", type=int, default=20, help="UMAP seeds in part (f)")
     parser.add_argument("--out", default="bench_speed.json")
     parser.add_argument("--smoke", action="store_true", help="toy sizes, to prove it runs")
     parser.add_argument(
-        "--parts", default="fit,steady,transform,scaling,grid", help="comma-separated parts to run"
+        "--parts",
+        default="fit,steady,transform,scaling,grid,backends",
+        help="comma-separated parts to run",
     )
     parser.add_argument(
         "--emulate-avx2",
@@ -518,10 +569,10 @@ def main() -> None:
         return
     texts, y = load_reviews(args.data)
     if args.smoke:
-        steps, n_transform, repeats = 1, 64, 1
+        steps, n_transform, repeats, seeds = 1, 64, 1, 2
         sizes, lengths, small, n_grid = [64, 128], [32, 64], 64, 200
     else:
-        steps, n_transform, repeats = args.steps, args.transform_texts, 3
+        steps, n_transform, repeats, seeds = args.steps, args.transform_texts, 3, args.seeds
         sizes, lengths, small, n_grid = [1000, 4000, len(texts)], [64, 128, 256], 1000, 1000
     report = {"machine": machine(args.device), "device": args.device, "smoke": args.smoke}
     print(report["machine"], flush=True)
@@ -551,6 +602,9 @@ def main() -> None:
     if "grid" in parts:
         print(f"(d) GridSearchCV on {n_grid} reviews", flush=True)
         report["grid"] = part_grid(texts[:n_grid], y[:n_grid], args.device)
+    if "backends" in parts:
+        print(f"(f) the backends' V-measure on {n_grid} reviews at {seeds} seeds", flush=True)
+        report["backends"] = part_backends(texts[:n_grid], y[:n_grid], args.device, seeds)
     text = markdown(report)
     print("\n" + text)
     out = Path(args.out)
@@ -654,6 +708,27 @@ def markdown(report: dict) -> str:
             f"InSampleSplit: 1 candidate {grid['seconds_1']:.1f} s, 8 UMAP/HDBSCAN candidates "
             f"{grid['seconds_8']:.1f} s, ratio {grid['ratio_8_over_1']:.2f}.\n"
         )
+    if "backends" in report:
+        backends = report["backends"]
+        sections += [
+            f"**(f) the backends' quality**: {backends['n_texts']} reviews embedded by the "
+            "untrained backbone (`epochs=0`), clustered by `make_cluster_pipeline` at UMAP seeds "
+            f"0 to {backends['seeds'] - 1}, V-measure against Cat1; the difference to torch "
+            "fp32 is paired by seed, with its 95% confidence interval.\n",
+            markdown_table(
+                ["run", "V-measure (mean ± std)", "difference to torch fp32", "95% interval"],
+                (
+                    [
+                        r["run"],
+                        f"{r['v_measure']:.3f} ± {r['v_measure_std']:.3f}",
+                        f"{r['difference']:+.4f}",
+                        "[{:+.4f}, {:+.4f}]".format(*r["ci95"]),
+                    ]
+                    for r in backends["rows"]
+                ),
+                align=["left", "right", "right", "right"],
+            ),
+        ]
     return "\n".join(sections)
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,9 @@ def run_compare(
 
     say = log or (lambda line: None)
     # Refused before minutes of training, not after.
-    if n_jobs == 0 or not isinstance(n_jobs, int | None) or isinstance(n_jobs, bool):
+    if n_jobs is not None and (
+        not isinstance(n_jobs, Integral) or isinstance(n_jobs, bool) or n_jobs == 0
+    ):
         raise ValueError(f"n_jobs must be None or a nonzero int (-1: all cores), got {n_jobs!r}")
     if output is not None:
         check_output(output)

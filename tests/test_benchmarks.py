@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, REVIEWS, reviews_path, run_script
+from skcse._backends import check_backend
 
 BENCHMARKS = REPO / "benchmarks"
 CORPORA = Path(os.environ.get("SKCSE_CORPORA") or REPO.parent / "shared/data/corpora")
@@ -52,6 +54,16 @@ def test_bench_speed_smoke(tmp_path, tiny_bert):
     sizes = [(row["n_texts"], row["max_seq_length"]) for row in report["scaling"]["rows"]]
     assert sizes == [(64, 128), (128, 128), (64, 32), (64, 64)]
     assert report["grid"]["seconds_8"] > 0 and 0 <= report["grid"]["best_score_8"] <= 1
+    # Torch fp32 against itself differs by nothing; every backend installed has its row.
+    backends = report["backends"]["rows"]
+    assert backends[0]["difference"] == 0 and backends[0]["ci95"] == [0, 0]
+    expected = ["torch, precision='fp32'"]
+    for backend in ("onnx", "openvino"):
+        with contextlib.suppress(ImportError):
+            check_backend(backend, quantize=True)
+            expected += [f"backend='{backend}'", f"backend='{backend}', quantize=True"]
+    assert [row["run"] for row in backends] == expected
+    assert all(0 <= row["v_measure"] <= 1 for row in backends)
     table = out.with_suffix(".md").read_text()
     assert "| skcse default |" in table and "(a') fit in steady state" in table
     assert table in done.stdout
