@@ -13,7 +13,7 @@ endif
 .PHONY: install run test lint
 
 # uv installs torch and the package's 120 dependencies, bytecode compiled as pip does, in about
-# 45 s where pip takes 100 s. It reads none of pip's settings, so it is handed the folder from
+# 50 s where pip takes 105 s. It reads none of pip's settings, so it is handed the folder from
 # which pip takes the CPU torch wheel here.
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 UV := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(if $(FIND_LINKS),--find-links $(FIND_LINKS))
