@@ -80,7 +80,11 @@ def test_bench_dask_smoke(tmp_path):
     report, done = _smoke("bench_dask.py", out, tmp_path)
     assert report["single"]["peak_rss_mib"] > 0
     for run in report["dask"]:
-        assert run["encoder_unpickles_per_worker"] == [1] * run["workers"]
+        # Counted on every worker: once from the scatter, and once more where dask's active
+        # memory manager dropped that copy before compute() (transform_dask's notes; seen on a
+        # slow run). test_parallel checks "once per worker" with the manager stopped.
+        assert all(1 <= n <= 2 for n in run["encoder_unpickles_per_worker"])
+        assert len(run["encoder_unpickles_per_worker"]) == run["workers"]
         assert all(peak > 0 for peak in run["worker_peak_rss_mib"])
     assert min(report["min_row_cosine"]) >= 0.999
     assert out.with_suffix(".md").read_text() in done.stdout
