@@ -569,17 +569,17 @@ def main() -> None:
         return
     texts, y = load_reviews(args.data)
     if args.smoke:
-        steps, n_transform, repeats, seeds = 1, 64, 1, 2
+        steps, n_transform, repeats, seeds, fit_repeats = 1, 64, 1, 2, 1
         sizes, lengths, small, n_grid = [64, 128], [32, 64], 64, 200
     else:
         steps, n_transform, repeats, seeds = args.steps, args.transform_texts, 3, args.seeds
+        fit_repeats = 2  # parts (a) and (a'): each fit is slow
         sizes, lengths, small, n_grid = [1000, 4000, len(texts)], [64, 128, 256], 1000, 1000
     report = {"machine": machine(args.device), "device": args.device, "smoke": args.smoke}
     print(report["machine"], flush=True)
     parts = set(args.parts.split(","))
     if "fit" in parts:
         print(f"(a) fit, {steps} steps of {BATCH} pairs, max_seq_length {MAX_LEN}", flush=True)
-        fit_repeats = 1 if args.smoke else 2
         report["fit"] = {
             "steps": steps,
             "repeats": fit_repeats,
@@ -587,11 +587,10 @@ def main() -> None:
         }
     if "steady" in parts:
         print(f"(a') fit in steady state, {steps} and {2 * steps} steps", flush=True)
-        steady_repeats = 1 if args.smoke else 2
         report["steady"] = {
             "steps": steps,
-            "repeats": steady_repeats,
-            "rows": part_steady(texts, steps, args.device, steady_repeats),
+            "repeats": fit_repeats,
+            "rows": part_steady(texts, steps, args.device, fit_repeats),
         }
     if "transform" in parts:
         print(f"(b) transform of {n_transform} reviews", flush=True)
