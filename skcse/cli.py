@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-DEFAULT_N_SAMPLES = 2000
+# The study's default size: on a 2-core CPU without bf16 units, a fresh `make run` at 2,000
+# reviews took 6 to 7 min; at 1,000 it fits in 5 (docs/benchmarks/speed.md).
+DEFAULT_N_SAMPLES = 1000
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it

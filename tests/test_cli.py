@@ -16,7 +16,7 @@ from sklearn.metrics import v_measure_score
 
 from conftest import make_texts
 from skcse import SimCSEEncoder, load_amazon_reviews, make_cluster_pipeline
-from skcse._compare import format_noise, format_report, format_table, noise_verdict
+from skcse._compare import NOISE_SEEDS, format_noise, format_report, format_table, noise_verdict
 from skcse._recipes import SENTENCE_TUNED, resolve
 from skcse.cli import main
 
@@ -62,9 +62,9 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     assert report["settings"]["learning_rate"] == SENTENCE_TUNED["learning_rate"]
     # The trained-vs-untrained difference comes with its seed noise, printed and reported:
     # the untrained vectors (the baseline's, as the reference is another model) clustered at
-    # three seeds, paired with SimCSE's.
+    # NOISE_SEEDS seeds, paired with SimCSE's.
     noise = report["noise"]
-    assert noise["seeds"] == [0, 1, 2]
+    assert noise["seeds"] == list(range(NOISE_SEEDS))
     differences = np.subtract(noise["v_measure"]["simcse"], noise["v_measure"]["untrained"])
     assert noise["difference"] == pytest.approx(differences.mean())
     assert noise["v_measure"]["simcse"][0] == simcse["v_measure"]
