@@ -176,8 +176,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         has fewer) with "crop" or "delete" views, every layer with "dropout".
     compute_alignment : bool, default=False
         Record the alignment and uniformity of the embeddings before the first and after the
-        last step in ``history_`` (see there). Off by default because it embeds up to 256
-        training texts three times at both ends, which costs about as much as four training
+        last step in ``history_`` (see there). Off by default because it embeds up to 128
+        training texts three times at both ends, which costs about as much as two training
         steps of 64 texts; a fit of a few steps would take several times as long.
     gather_negatives : bool, default=True
         Only for a distributed fit (under ``torchrun``, see Notes): whether each text is
@@ -203,7 +203,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     history_ : dict of lists
         ``"loss"`` and ``"learning_rate"`` at each optimizer step, and, with
         ``compute_alignment=True``, ``"alignment"`` and ``"uniformity"`` (Wang & Isola,
-        2020) of 256 training texts before the first and after the last step (else empty):
+        2020) of 128 training texts before the first and after the last step (else empty):
         alignment is the mean squared distance between the unit-length vectors of a text's
         two views (lower: positives closer), uniformity the log mean of ``exp(-2 d²)`` over
         pairs of texts (lower: spread more evenly). All empty when no step is taken.

@@ -79,6 +79,7 @@ def test_bench_dask_smoke(tmp_path):
     out = tmp_path / "dask.json"
     report, done = _smoke("bench_dask.py", out, tmp_path)
     assert report["single"]["peak_rss_mib"] > 0
+    assert len(report["dask"]) == 1  # the smoke run leaves out (c), the same code
     for run in report["dask"]:
         # Counted on every worker: once from the scatter, and once more where dask's active
         # memory manager dropped that copy before compute() (transform_dask's notes; seen on a
