@@ -106,8 +106,9 @@ print(f"UMAP + HDBSCAN: {time.perf_counter() - start:.0f} s")
 # labels; none needs the clusters to be numbered like the categories. NMI (arithmetic mean,
 # scikit-learn's default) equals the V-measure; both names are common in papers.
 #
-# The same comparison on 2,000 reviews (``skcse compare``, seed 0) gave V-measure 0.405 for
-# the baseline and 0.472 for SimCSE + UMAP + HDBSCAN; the docs' results page has the table.
+# The same comparison by ``skcse compare`` (1,000 reviews, seed 0) gave V-measure 0.376 for
+# the baseline and 0.427 for SimCSE + UMAP + HDBSCAN (0.405 and 0.454 with
+# ``--n-samples 2000``); the docs' results page has the table.
 # Exact numbers vary with the sample, the seed and the hardware (bf16 or fp32).
 methods = {
     "untrained backbone + KMeans": labels_base,
