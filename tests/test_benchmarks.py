@@ -52,7 +52,7 @@ def test_bench_speed_smoke(tmp_path, tiny_bert):
     transform = {row["run"]: row for row in report["transform"]["rows"]}
     assert transform["skcse transform default"]["min_cosine_vs_st_fp32"] >= 0.999
     sizes = [(row["n_texts"], row["max_seq_length"]) for row in report["scaling"]["rows"]]
-    assert sizes == [(64, 128), (128, 128), (64, 32), (64, 64)]
+    assert sizes == [(64, 128), (64, 32)]  # a number of texts, then a max_seq_length
     assert report["grid"]["seconds_8"] > 0 and 0 <= report["grid"]["best_score_8"] <= 1
     # Torch fp32 against itself differs by nothing; every backend installed has its row.
     backends = report["backends"]["rows"]
