@@ -59,8 +59,8 @@ __all__ = [
 # group_by_length does: batches are of like lengths, yet drawn from a shuffled pool.
 POOL_BATCHES = 50
 # Alignment and uniformity are measured on this many texts, the same ones and the same draws at
-# both ends: their 8,128 pairs give a stable mean. 256 cost 23 s of a 138 s fit of 2,000
-# reviews on 2 AVX2 cores, 30% of one of 1,000.
+# both ends. On 1,000 reviews the changes a fit made agreed with 256 texts' within 0.0001 and
+# 0.001; 256 texts cost 23 s of a 138 s fit of 2,000 reviews on 2 AVX2 cores.
 DIAGNOSTIC_SAMPLE = 128
 # A first loss below this means the backbone already solves the task (all-MiniLM-L6-v2 starts
 # at about 3e-4 on reviews); a vanilla masked LM starts above 1.
