@@ -11,17 +11,18 @@
     so that workers hand freed memory back to the system, and torch, which frees and
     allocates large buffers in every batch, then pays for fresh pages each time.
 
-Both use ``SimCSEEncoder(epochs=0)``: the embedded all-MiniLM-L6-v2, untrained, at its default
-precision. Reported: wall time and texts/s of each, the lowest row cosine of (b) and of (c)
-against (a), the peak RSS (VmHWM) of the single process and of each worker, and how many times
-each worker unpickled the encoder (counted on the workers).
+Both use ``SimCSEEncoder(epochs=0)``: the embedded all-MiniLM-L6-v2 unless ``--model`` names
+another backbone, untrained, at its default precision. Reported: wall time and texts/s of
+each, the lowest row cosine of (b) and of (c) against (a), the peak RSS (VmHWM) of the single
+process and of each worker, and how many times each worker unpickled the encoder (counted on
+the workers).
 
 Prints a Markdown table and writes the report as JSON (--out) and the table beside it (same
 name ending in .md).
 
 Usage:
     python benchmarks/bench_dask.py [--data CSV] [--n 15422] [--partitions 8] [--workers 2]
-                                    [--out bench_dask.json] [--smoke]
+                                    [--model NAME] [--out bench_dask.json] [--smoke]
 
 The reviews are read as by skcse.datasets.load_amazon_reviews: --data, else SKCSE_DATA, else
 the download. --smoke embeds a few texts in (a) and (b) only, to prove the script still works.
@@ -65,7 +66,7 @@ def child_single(args: argparse.Namespace) -> None:
     from skcse import SimCSEEncoder
 
     texts = load_texts(args.data, args.n)
-    encoder = SimCSEEncoder(epochs=0).fit(texts[:2])
+    encoder = SimCSEEncoder(args.model, epochs=0).fit(texts[:2])
     start = time.perf_counter()
     vectors = encoder.transform(texts)
     seconds = time.perf_counter() - start
@@ -74,7 +75,8 @@ def child_single(args: argparse.Namespace) -> None:
         "seconds": seconds,
         "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
-        "precision": str(encoder._compute_dtype()).removeprefix("torch."),
+        # None: no autocast, fp32.
+        "precision": str(encoder._compute_dtype() or torch.float32).removeprefix("torch."),
     }
     print("RESULT " + json.dumps(result))
 
@@ -82,6 +84,7 @@ def child_single(args: argparse.Namespace) -> None:
 def run_single(args: argparse.Namespace, vectors: Path) -> dict:
     command = [sys.executable, __file__, "--child-single", "--vectors", str(vectors)]
     command += ["--n", str(args.n)] + (["--data", args.data] if args.data else [])
+    command += ["--model", args.model] if args.model else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
@@ -151,7 +154,7 @@ def run_dask(
     from skcse import SimCSEEncoder
     from skcse.parallel import transform_dask
 
-    encoder = SimCSEEncoder(epochs=0).fit(texts[:2])
+    encoder = SimCSEEncoder(args.model, epochs=0).fit(texts[:2])
     start = time.perf_counter()
     with (
         worker_environment(malloc_trim),
@@ -243,7 +246,8 @@ def markdown(report: dict) -> str:
     start = ", ".join(f"{run['cluster_start_seconds']:.1f}" for run in report["dask"])
     return (
         f"Machine: {report['machine']}.\n\n"
-        f"{n} reviews, `SimCSEEncoder(epochs=0)` (all-MiniLM-L6-v2, {single['precision']}).\n\n"
+        f"{n} reviews, `SimCSEEncoder(epochs=0)` ({report.get('model') or 'all-MiniLM-L6-v2'}, "
+        f"{single['precision']}).\n\n"
         f"{table}\n"
         f"Lowest row cosine against (a): {cosines} for {', '.join(names)}. The times of "
         f"{' and '.join(names)} "
@@ -258,6 +262,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="reviews to embed (default: all)")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", default=None, help="backbone (default: the embedded one)")
     parser.add_argument("--out", default="bench_dask.json")
     parser.add_argument("--smoke", action="store_true", help="a few texts, to prove it runs")
     parser.add_argument("--child-single", action="store_true", help=argparse.SUPPRESS)
@@ -270,7 +275,7 @@ def main() -> None:
         args.n, args.partitions = 64, 4
     texts = load_texts(args.data, args.n)
     args.n = len(texts)
-    report = {"machine": machine(), "n_texts": args.n, "smoke": args.smoke}
+    report = {"machine": machine(), "model": args.model, "n_texts": args.n, "smoke": args.smoke}
     print(report["machine"], flush=True)
     with tempfile.TemporaryDirectory() as folder:
         vectors_path = Path(folder) / "single.npy"

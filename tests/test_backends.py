@@ -166,7 +166,7 @@ def test_missing_extra_named_at_fit_and_transform(fitted, texts, monkeypatch):
 def test_real_model_int8_cosine_to_fp32(reviews):
     for package in _PACKAGES.values():
         pytest.importorskip(package)
-    texts = reviews["Text"].sample(200, random_state=0).tolist()
+    texts = reviews["Text"].sample(100, random_state=0).tolist()
     encoder = SimCSEEncoder(epochs=0, precision="fp32").fit(texts[:2])
     expected = encoder.transform(texts)
     for backend in ("onnx", "openvino"):

@@ -192,7 +192,7 @@ def test_fitted_pipeline_and_scorer_run_on_a_worker(dask_client, tiny_bert):
 def test_transform_dask_on_the_cluster_matches_transform_and_ships_the_encoder_once(
     dask_client, encoder
 ):
-    texts, _ = make_texts(20_000, seed=6)
+    texts, _ = make_texts(2_000, seed=6)
     expected = encoder.transform(texts)
     series = dd.from_pandas(pd.Series(texts), npartitions=8)
     # dask's active memory manager drops the copies that no waiting task needs, every 2 s:

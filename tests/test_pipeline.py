@@ -163,7 +163,7 @@ def test_fitted_pipeline_predicts_the_same_after_joblib_in_a_fresh_process(tiny_
 
 @pytest.mark.integration
 def test_grid_search_on_real_reviews(reviews, tmp_path):
-    sample = reviews.sample(600, random_state=0)
+    sample = reviews.sample(300, random_state=0)
     texts, y = sample["Text"].tolist(), sample["Cat1"].to_numpy()
     pipe = make_cluster_pipeline(
         SimCSEEncoder(max_seq_length=64, max_steps=2, random_state=0),

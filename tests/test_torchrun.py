@@ -28,6 +28,7 @@ PARAMS = dict(
     random_state=0,
 )
 
+# One torchrun launch for the module: starting its two processes takes most of each run.
 SCRIPT = textwrap.dedent(
     """
     import json, os, sys
@@ -36,48 +37,57 @@ SCRIPT = textwrap.dedent(
 
     config = json.load(open(sys.argv[1]))
     rank = int(os.environ["RANK"])
-    texts = config["texts"][::-1] if config["differ"] and rank == 1 else config["texts"]
-    encoder = SimCSEEncoder(config["model"], **config["params"])
-    try:
-        encoder.fit(texts)
-    except ValueError as exc:
-        open(f"{config['out']}/rank{rank}.err", "w").write(str(exc))
-        sys.exit(3)
-    torch.save(
-        {
-            "loss": encoder.history_["loss"],
-            "weights": encoder.model_.state_dict(),
-            "world": torch.distributed.get_world_size(),
-        },
-        f"{config['out']}/rank{rank}.pt",
-    )
+    for name, run in config["runs"].items():
+        out = f"{config['out']}/{name}"
+        os.makedirs(out, exist_ok=True)
+        texts = config["texts"][::-1] if run["differ"] and rank == 1 else config["texts"]
+        encoder = SimCSEEncoder(config["model"], **run["params"])
+        try:
+            encoder.fit(texts)
+        except ValueError as exc:
+            open(f"{out}/rank{rank}.err", "w").write(str(exc))
+            continue
+        torch.save(
+            {
+                "loss": encoder.history_["loss"],
+                "weights": encoder.model_.state_dict(),
+                "world": torch.distributed.get_world_size(),
+            },
+            f"{out}/rank{rank}.pt",
+        )
     """
 )
+# Each run's name, whether rank 1 gets the texts in another order, and its parameters.
+RUNS = {
+    "gathered": (False, {}),
+    "local": (False, {"gather_negatives": False}),
+    "differ": (True, {}),
+}
 
 
-def _torchrun(tmp_path, model, texts, differ=False, **params):
-    script = tmp_path / "fit.py"
+@pytest.fixture(scope="module")
+def torchrun(tiny_bert, texts, tmp_path_factory):
+    """The folder of every run's results: ``<run>/rank<r>.pt``, or ``.err`` where fit raised."""
+    folder = tmp_path_factory.mktemp("torchrun")
+    script = folder / "fit.py"
     script.write_text(SCRIPT)
-    config = tmp_path / "config.json"
+    config = folder / "config.json"
+    runs = {
+        name: {"differ": differ, "params": {**PARAMS, "batch_size": PER_RANK, **params}}
+        for name, (differ, params) in RUNS.items()
+    }
     config.write_text(
-        json.dumps(
-            {
-                "model": model,
-                "texts": texts,
-                "differ": differ,
-                "out": str(tmp_path),
-                "params": {**PARAMS, "batch_size": PER_RANK, **params},
-            }
-        )
+        json.dumps({"model": tiny_bert, "texts": texts, "out": str(folder), "runs": runs})
     )
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node=2", str(script), str(config)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder
 
 
-def _rank_results(tmp_path, run):
-    assert run.returncode == 0, run.stdout + run.stderr
-    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+def _rank_results(folder):
+    return [torch.load(folder / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
 def _first_global_batch(texts):
@@ -95,9 +105,9 @@ def _loss_of(encoder, texts):
 
 
 def test_two_processes_with_gathered_negatives_match_one_process_with_the_global_batch(
-    tiny_bert, texts, tmp_path
+    tiny_bert, texts, torchrun
 ):
-    rank0, rank1 = _rank_results(tmp_path, _torchrun(tmp_path, tiny_bert, texts))
+    rank0, rank1 = _rank_results(torchrun / "gathered")
     single = SimCSEEncoder(tiny_bert, batch_size=2 * PER_RANK, **PARAMS).fit(texts)
     untrained = SimCSEEncoder(tiny_bert, epochs=0, dropout=0.0).fit(texts)
 
@@ -114,9 +124,8 @@ def test_two_processes_with_gathered_negatives_match_one_process_with_the_global
         torch.testing.assert_close(rank0["weights"][name], value, atol=1e-5, rtol=1e-4)
 
 
-def test_without_gathering_each_process_scores_only_its_own_negatives(tiny_bert, texts, tmp_path):
-    run = _torchrun(tmp_path, tiny_bert, texts, gather_negatives=False)
-    rank0, rank1 = _rank_results(tmp_path, run)
+def test_without_gathering_each_process_scores_only_its_own_negatives(tiny_bert, texts, torchrun):
+    rank0, rank1 = _rank_results(torchrun / "local")
     untrained = SimCSEEncoder(tiny_bert, epochs=0, dropout=0.0).fit(texts)
     batch = _first_global_batch(texts)
 
@@ -128,11 +137,11 @@ def test_without_gathering_each_process_scores_only_its_own_negatives(tiny_bert,
         assert torch.equal(value, rank1["weights"][name]), name
 
 
-def test_processes_given_different_texts_all_stop_with_a_clear_error(tiny_bert, texts, tmp_path):
-    run = _torchrun(tmp_path, tiny_bert, texts, differ=True)
-    assert run.returncode != 0
+def test_processes_given_different_texts_all_stop_with_a_clear_error(torchrun):
+    # Every rank raised, before anything was trained or saved.
     for rank in (0, 1):
-        assert "same texts on every rank" in (tmp_path / f"rank{rank}.err").read_text()
+        assert "same texts on every rank" in (torchrun / f"differ/rank{rank}.err").read_text()
+        assert not (torchrun / f"differ/rank{rank}.pt").exists()
 
 
 def test_a_distributed_fit_skips_a_partial_global_batch():

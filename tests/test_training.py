@@ -178,9 +178,7 @@ def test_sentence_tuned_backbone_warns_for_dropout_not_for_crop():
     if path is None:
         pytest.skip("the shared reviews are absent")
     reviews = pd.read_csv(path, nrows=400)["Text"].dropna().drop_duplicates().tolist()[:64]
-    params = dict(
-        max_steps=1, batch_size=64, max_seq_length=64, random_state=0, compute_alignment=True
-    )
+    params = dict(max_steps=1, batch_size=64, max_seq_length=64, random_state=0)
     with pytest.warns(UserWarning, match="dropout-only SimCSE has nothing to learn"):
         dropout = SimCSEEncoder(augment="dropout", **params).fit(reviews)
     assert dropout.history_["loss"][0] < 0.01
@@ -188,7 +186,6 @@ def test_sentence_tuned_backbone_warns_for_dropout_not_for_crop():
         warnings.simplefilter("error", UserWarning)
         crop = SimCSEEncoder(augment="crop", **params).fit(reviews)
     assert crop.history_["loss"][0] > 0.01
-    assert crop.history_["alignment"][0] > dropout.history_["alignment"][0]
 
 
 def test_epoch_order_without_grouping_is_a_plain_shuffle():
