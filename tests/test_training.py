@@ -120,7 +120,7 @@ def test_fit_records_alignment_and_uniformity_at_start_and_end(tiny_bert, texts,
         assert trained[name][0] == frozen[name][0]  # measured before the first step
         assert frozen[name][1] == frozen[name][0]  # same sample and draws at the end
         assert trained[name][1] != trained[name][0]  # the model moved
-    # Off by default: the pass costs about as much as four steps of 64 texts.
+    # Off by default: the pass costs about as much as two steps of 64 texts.
     plain = SimCSEEncoder(tiny_bert, **FAST).fit(texts).history_
     assert plain["alignment"] == plain["uniformity"] == [] and len(plain["loss"]) > 0
 
