@@ -61,12 +61,27 @@ def n_clusters(estimator: Any, X: Any, y: Any = None) -> int:
     return len(np.unique(labels[labels != -1]))
 
 
+def vector_path() -> str:
+    """The path that computes the vectors here (``precision="auto"``).
+
+    The picks depend on it: bf16 and fp32 vectors differ slightly, and UMAP + HDBSCAN can
+    turn a slight difference into another clustering.
+    """
+    import torch
+
+    from skcse._backbone import cpu_supports_bf16
+
+    if torch.cuda.is_available():
+        return "GPU"
+    return "bf16 path" if cpu_supports_bf16() else "fp32/AVX2 path"
+
+
 def embed(texts: list[str], args: argparse.Namespace, cache: Path) -> tuple[np.ndarray, bool]:
     """The texts' vectors, from the cache when these texts were embedded the same way."""
     from skcse import SimCSEEncoder
 
     key = hashlib.sha256(
-        json.dumps([args.model, args.max_seq_length, texts]).encode("utf-8")
+        json.dumps([args.model, args.max_seq_length, vector_path(), texts]).encode("utf-8")
     ).hexdigest()[:20]
     path = cache / f"{key}.npy"
     if path.is_file():
@@ -194,7 +209,8 @@ def markdown(report: dict[str, Any]) -> str:
     header = ["corpus", "labels", "best V (clusters)", "median V", *names]
     return (
         f"V-measure of the candidate each scorer picks (its number of clusters in brackets), "
-        f"{report['n_candidates']} candidates, {report['cpu']}\n\n" + markdown_table(header, rows)
+        f"{report['n_candidates']} candidates, {report['cpu']}, "
+        f"vectors on the {report['path']}\n\n" + markdown_table(header, rows)
     )
 
 
@@ -220,6 +236,7 @@ def main() -> None:
 
     report: dict[str, Any] = {
         "cpu": cpu_name(),
+        "path": vector_path(),
         "model": args.model,
         "max_seq_length": args.max_seq_length,
         "seed": args.seed,

@@ -215,6 +215,9 @@ def test_bench_unlabeled_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     report = json.loads((tmp_path / "unlabeled.json").read_text())
     table = (tmp_path / "unlabeled.md").read_text()
     assert "| topics | 4 |" in table and table in stdout
+    # The vectors' path decides the picks, so the table names it.
+    assert report["path"] in ("bf16 path", "fp32/AVX2 path", "GPU")
+    assert f"vectors on the {report['path']}" in table
     result = report["corpora"]["topics"]
     # The vectors were computed, and cached for the next run.
     assert not result["embeddings_cached"]
