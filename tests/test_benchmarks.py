@@ -198,6 +198,24 @@ def test_bench_quality_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
     assert "holds trec runs on [300] texts, this call has 60" in capsys.readouterr().err
 
 
+def test_bench_unlabeled_caches_vectors_per_path(tmp_path, tiny_bert, monkeypatch):
+    # bf16 and fp32 vectors differ, and the picks with them: one path's cache must not
+    # serve another (e.g. a run under ONEDNN_MAX_CPU_ISA=AVX2 after one on the bf16 path).
+    import argparse
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_unlabeled
+
+    args = argparse.Namespace(model=tiny_bert, max_seq_length=16)
+    texts = ["the battery died", "a soft blanket", "dog food"]
+    X, cached = bench_unlabeled.embed(texts, args, tmp_path)
+    again, cached_again = bench_unlabeled.embed(texts, args, tmp_path)
+    assert not cached and cached_again and np.array_equal(again, X)
+    monkeypatch.setattr(bench_unlabeled, "vector_path", lambda: "another path")
+    _, cached = bench_unlabeled.embed(texts, args, tmp_path)
+    assert not cached and len(list(tmp_path.glob("*.npy"))) == 2
+
+
 @pytest.mark.integration
 @pytest.mark.benchmark
 def test_bench_unlabeled_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
