@@ -39,6 +39,7 @@ def label_free_scorers() -> dict[str, Any]:
     from sklearn.metrics import silhouette_score
 
     from skcse.metrics import (
+        bic_scorer,
         calinski_harabasz_scorer,
         dbcv_scorer,
         make_label_free_scorer,
@@ -47,6 +48,7 @@ def label_free_scorers() -> dict[str, Any]:
 
     return {
         "calinski_harabasz": calinski_harabasz_scorer,
+        "bic": bic_scorer,
         "dbcv": dbcv_scorer,
         "silhouette": silhouette_scorer,
         "silhouette_embedding": make_label_free_scorer(

@@ -3,9 +3,9 @@ Cluster texts without labels, and read what each cluster is about
 =================================================================
 
 Most corpora have no labels, so the V-measure cannot choose the clustering settings. A
-label-free scorer can: it judges each candidate of a grid by how well its clusters separate
+label-free scorer can: it judges each candidate of a grid by how well its clusters describe
 the texts' own vectors. Here ``GridSearchCV`` tunes UMAP + HDBSCAN on review texts with
-``calinski_harabasz_scorer`` and no ``y`` at all, and :func:`~skcse.describe_clusters` then
+``bic_scorer`` and no ``y`` at all, and :func:`~skcse.describe_clusters` then
 says what each cluster of the chosen clustering is about: its size, its top terms by
 class-based TF-IDF and its most typical reviews.
 
@@ -33,7 +33,7 @@ from sklearn.metrics import v_measure_score
 from sklearn.model_selection import GridSearchCV
 
 from skcse import SimCSEEncoder, describe_clusters, load_amazon_reviews, make_cluster_pipeline
-from skcse.metrics import calinski_harabasz_scorer
+from skcse.metrics import bic_scorer
 from skcse.model_selection import InSampleSplit
 
 SMOKE = os.environ.get("SKCSE_SMOKE") == "1"
@@ -48,28 +48,29 @@ print(f"{len(texts)} reviews; their categories are set aside until the end")
 # A search without ``y``
 # ----------------------
 # The Pipeline takes texts: encoder, then UMAP and HDBSCAN. ``memory`` caches the encoder's
-# output, so the texts are embedded once for the whole grid. ``calinski_harabasz_scorer``
-# labels the texts with each fitted candidate and scores the labels by the Calinski-Harabasz
-# index of the points HDBSCAN clustered (UMAP's output): the spread between clusters against
-# the spread within them. ``fit`` gets no ``y``.
+# output, so the texts are embedded once for the whole grid. ``bic_scorer`` labels the
+# texts with each fitted candidate and scores the labels by the Bayesian information
+# criterion of one Gaussian per cluster in the space HDBSCAN clustered (UMAP's output): how
+# well the clusters fit the points, less a price for each cluster's parameters (greater is
+# better). ``fit`` gets no ``y``.
 encoder = SimCSEEncoder(epochs=0, max_seq_length=max_seq_length)
 pipe = make_cluster_pipeline(encoder, random_state=0, memory=str(output / "unlabeled_cache"))
 grid = {
     "umap__n_neighbors": [15, 50],
     "hdbscan__min_cluster_size": [len(texts) // 40, len(texts) // 15],
 }
-search = GridSearchCV(pipe, grid, scoring=calinski_harabasz_scorer, cv=InSampleSplit()).fit(texts)
+search = GridSearchCV(pipe, grid, scoring=bic_scorer, cv=InSampleSplit()).fit(texts)
 
 results = pd.DataFrame(search.cv_results_)
 table = pd.DataFrame(
     {
         "n_neighbors": results["param_umap__n_neighbors"],
         "min_cluster_size": results["param_hdbscan__min_cluster_size"],
-        "Calinski-Harabasz": results["mean_test_score"].round(1),
+        "BIC score": results["mean_test_score"].round(1),
     }
 )
 print(table.to_string(index=False))
-print(f"chosen: {search.best_params_}, Calinski-Harabasz {search.best_score_:.1f}")
+print(f"chosen: {search.best_params_}, BIC score {search.best_score_:.1f}")
 
 # %%
 # What each cluster is about
@@ -103,9 +104,9 @@ chosen = table.loc[search.best_index_, "V-measure"]
 print(f"V-measure of the chosen clustering {chosen:.3f}, grid best {table['V-measure'].max():.3f}")
 
 fig, ax = plt.subplots(figsize=(5, 4))
-ax.scatter(table["Calinski-Harabasz"], table["V-measure"])
+ax.scatter(table["BIC score"], table["V-measure"])
 ax.scatter([search.best_score_], [chosen], marker="*", s=200, label="chosen without labels")
-ax.set_xlabel("Calinski-Harabasz index (label-free)")
+ax.set_xlabel("BIC score, greater is better (label-free)")
 ax.set_ylabel("V-measure against the categories")
 ax.legend()
 fig.tight_layout()

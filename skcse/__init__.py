@@ -9,7 +9,12 @@ from skcse.datasets import load_amazon_reviews
 from skcse.describe import describe_clusters
 from skcse.encoder import SimCSEEncoder
 from skcse.manifold import UMAP
-from skcse.metrics import calinski_harabasz_scorer, make_clustering_scorer, v_measure_scorer
+from skcse.metrics import (
+    bic_scorer,
+    calinski_harabasz_scorer,
+    make_clustering_scorer,
+    v_measure_scorer,
+)
 from skcse.model_selection import InSampleSplit
 from skcse.pipeline import make_cluster_pipeline
 
@@ -21,6 +26,7 @@ __all__ = [
     "InSampleSplit",
     "SimCSEEncoder",
     "__version__",
+    "bic_scorer",
     "calinski_harabasz_scorer",
     "describe_clusters",
     "load_amazon_reviews",

@@ -26,7 +26,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import check_array, check_consistent_length
 
 from skcse.cluster import _predict_labels
 
@@ -39,7 +39,9 @@ __all__ = [
     "LabelFreeScorer",
     "make_label_free_scorer",
     "dbcv_score",
+    "gaussian_bic_score",
     "calinski_harabasz_scorer",
+    "bic_scorer",
     "dbcv_scorer",
     "silhouette_scorer",
 ]
@@ -336,6 +338,87 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     return float(validity_index(X, codes, metric=metric))
 
 
+def gaussian_bic_score(X: Any, labels: Any, *, reg_covar: float = 1e-6) -> float:
+    """Bayesian information criterion of the Gaussian clusters that ``labels`` make of ``X``.
+
+    Each cluster is taken as a Gaussian with its own mean and full covariance, weighted by
+    its share of the points. The score is twice the log-likelihood of each point under its
+    own cluster's Gaussian (the classification likelihood) minus the number of parameters
+    times ``log(n_samples)``: more clusters must fit the points better to score higher. It
+    is the negative of a BIC, so greater is better, and it is meant for the few dimensions
+    that a clusterer sees after UMAP; in hundreds of dimensions a cluster has more
+    covariance parameters than points.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The points, in the space that was clustered.
+    labels : array-like of shape (n_samples,)
+        Cluster of each point; every label, -1 included, is a cluster here (a
+        :class:`LabelFreeScorer` leaves noise out before calling this).
+    reg_covar : float, default=1e-6
+        Added to the diagonal of each covariance, as in
+        ``sklearn.mixture.GaussianMixture``, so that a flat cluster has a density.
+
+    Returns
+    -------
+    score : float
+        ``2 * log-likelihood - n_parameters * log(n_samples)``; greater is better.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` and ``labels`` differ in length, or there are fewer than two clusters.
+
+    Warns
+    -----
+    UserWarning
+        When a cluster has no more points than ``X`` has dimensions: its covariance is
+        singular, so its density, and the score, depend on ``reg_covar``.
+
+    References
+    ----------
+    Schwarz, G. (1978). Estimating the dimension of a model. The Annals of Statistics 6(2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcse.metrics import gaussian_bic_score
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(8, 1, (50, 2))])
+    >>> halves = np.repeat([0, 1], 50)
+    >>> gaussian_bic_score(X, halves) > gaussian_bic_score(X, rng.permutation(halves))
+    True
+    """
+    from scipy.stats import multivariate_normal
+
+    X = check_array(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    check_consistent_length(X, labels)
+    clusters = np.unique(labels)
+    if len(clusters) < 2:
+        raise ValueError(f"The BIC of a clustering needs at least 2 clusters; got {len(clusters)}.")
+    n, d = X.shape
+    log_likelihood = 0.0
+    for cluster in clusters:
+        points = X[labels == cluster]
+        if len(points) <= d:
+            warnings.warn(
+                f"Cluster {cluster} has {len(points)} points in {d} dimensions: its covariance "
+                f"is singular, reg_covar={reg_covar} sets its density and the score favours "
+                "it. Keep clusters larger than the dimensions (min_cluster_size).",
+                UserWarning,
+                stacklevel=2,
+            )
+        covariance = np.cov(points, rowvar=False, bias=True).reshape(d, d)
+        covariance += reg_covar * np.eye(d)
+        gaussian = multivariate_normal(points.mean(axis=0), covariance, allow_singular=True)
+        log_likelihood += np.sum(gaussian.logpdf(points)) + len(points) * np.log(len(points) / n)
+    # Per cluster a mean and a symmetric covariance; the weights sum to one.
+    n_parameters = len(clusters) * (d + d * (d + 1) / 2) + len(clusters) - 1
+    return float(2 * log_likelihood - n_parameters * np.log(n))
+
+
 def _space_and_labels(estimator: Any, X: Any, space: str | None) -> tuple[Any, np.ndarray]:
     """Return the points in the chosen space and the labels ``estimator`` gives to ``X``.
 
@@ -366,7 +449,8 @@ class LabelFreeScorer:
 
     The clusters are judged by how well they separate the points themselves, so a search
     can tune a clustering of texts nobody has labelled. Build it with
-    :func:`make_label_free_scorer`, or use :data:`calinski_harabasz_scorer` (recommended),
+    :func:`make_label_free_scorer`, or use :data:`bic_scorer` (recommended),
+    :data:`calinski_harabasz_scorer`,
     :data:`dbcv_scorer` or :data:`silhouette_scorer`.
 
     Parameters
@@ -377,10 +461,11 @@ class LabelFreeScorer:
         ``sklearn.metrics.silhouette_score``. A module-level function, so the scorer
         pickles.
     noise : {"penalize", "exclude"}, default="penalize"
-        Points labelled -1 are never scored as a cluster. "penalize" multiplies the score of
-        the other points by their fraction of all points, as DBCV does (each noise point
-        counts 0), so labelling hard points noise cannot raise a score; "exclude" scores the
-        other points alone.
+        Points labelled -1 are never scored as a cluster. "penalize" scores the other
+        points and moves that score toward worse by their fraction of all points: a
+        positive score is multiplied by it, as DBCV does (each noise point counts 0), a
+        negative one divided by it, so noise is never free; "exclude" scores the other
+        points alone.
     space : str or None, default=None
         Where the points are measured. None: the input of the estimator's final step, the
         space the clusterer saw (for :func:`~skcse.make_cluster_pipeline`, UMAP's output).
@@ -389,8 +474,9 @@ class LabelFreeScorer:
     worst_score : float, default=-1.0
         The score when there is nothing to judge: fewer than two clusters besides noise
         (all noise, or a single cluster), or as many clusters as clustered points. -1.0 is
-        the lowest DBCV and silhouette, and below any Calinski-Harabasz index, so a search
-        never prefers such a candidate.
+        the lowest DBCV and silhouette of a clustering without noise, and below any
+        Calinski-Harabasz index, so a search never prefers such a candidate; a BIC can be
+        any negative number, so :data:`bic_scorer` uses ``-inf``.
     kwargs : dict or None, default=None
         Extra keyword arguments of ``score_func``, e.g. ``{"metric": "cosine"}``.
 
@@ -515,7 +601,10 @@ class LabelFreeScorer:
             return float(self.worst_score)
         score = float(self.score_func(points[clustered], labels[clustered], **self.kwargs))
         if self.noise == "penalize":
-            score *= n_clustered / len(labels)
+            # Toward worse whatever the sign: a negative score shrunk by the fraction would
+            # rise, so it is divided by it instead.
+            fraction = n_clustered / len(labels)
+            score = score * fraction if score >= 0 else score / fraction
         return score
 
 
@@ -536,8 +625,9 @@ def make_label_free_scorer(
         :func:`dbcv_score` or ``sklearn.metrics.silhouette_score``. Use a module-level
         function (not a lambda) so that the scorer pickles for parallel searches.
     noise : {"penalize", "exclude"}, default="penalize"
-        "penalize" scales the score of the points not labelled -1 by their fraction (noise
-        counts 0); "exclude" scores them alone.
+        "penalize" moves the score of the points not labelled -1 toward worse by their
+        fraction (a positive score times it, a negative one divided by it); "exclude" scores
+        them alone.
     space : str or None, default=None
         None measures the points where the final step clustered them; a Pipeline step's
         name measures them at that step's input, e.g. ``"umap"``.
@@ -572,3 +662,5 @@ def make_label_free_scorer(
 calinski_harabasz_scorer = make_label_free_scorer(calinski_harabasz_score)
 dbcv_scorer = make_label_free_scorer(dbcv_score)
 silhouette_scorer = make_label_free_scorer(silhouette_score)
+# A BIC can be any negative number, so nothing to judge must score below all of them.
+bic_scorer = make_label_free_scorer(gaussian_bic_score, worst_score=-np.inf)

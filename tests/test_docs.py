@@ -30,6 +30,7 @@ API_NAMES = (
     "skcse.metrics.LabelFreeScorer",
     "skcse.metrics.make_label_free_scorer",
     "skcse.metrics.dbcv_score",
+    "skcse.metrics.gaussian_bic_score",
     "skcse.describe_clusters",
     "skcse.model_selection.InSampleSplit",
     "skcse.datasets.load_amazon_reviews",

@@ -31,7 +31,7 @@ EXPECTED = {
     "plot_unlabeled.py": (
         ["unlabeled_choice.png", "unlabeled_cache"],
         [
-            r"chosen: \{.*\}, Calinski-Harabasz \d+\.\d",
+            r"chosen: \{.*\}, BIC score -?\d+\.\d",
             r"cluster \d+ \(\d+ reviews\): \w+",
             rf"V-measure of the chosen clustering {SCORE}, grid best {SCORE}",
         ],

@@ -21,9 +21,11 @@ from skcse.cluster import HDBSCAN
 from skcse.manifold import UMAP
 from skcse.metrics import (
     LabelFreeScorer,
+    bic_scorer,
     calinski_harabasz_scorer,
     dbcv_score,
     dbcv_scorer,
+    gaussian_bic_score,
     make_label_free_scorer,
     silhouette_scorer,
     v_measure_scorer,
@@ -55,7 +57,7 @@ LINE = np.array([[0.0], [0.1], [0.2], [0.3], [10.0], [10.1], [10.2], [10.3], [5.
 
 def test_grid_search_without_y_picks_the_true_number_of_clusters(blobs):
     X, y = blobs
-    for scorer in (calinski_harabasz_scorer, dbcv_scorer, silhouette_scorer):
+    for scorer in (calinski_harabasz_scorer, bic_scorer, dbcv_scorer, silhouette_scorer):
         search = GridSearchCV(
             KMeans(n_init=3, random_state=0),
             {"n_clusters": [2, 3, 5, 8]},
@@ -133,6 +135,18 @@ def test_noise_penalize_and_exclude():
     )
 
 
+def test_penalize_lowers_a_negative_score_too():
+    # Interleaved labels: a negative silhouette. Shrinking it by the clustered fraction
+    # would raise it, so that noise would pay.
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1, -1, -1])
+    kept = labels != -1
+    alone = silhouette_score(LINE[kept], labels[kept])
+    assert alone < 0
+    penalized = silhouette_scorer(FixedLabels(labels), LINE)
+    assert penalized == pytest.approx(alone / 0.8)
+    assert penalized < alone
+
+
 def test_calling_most_points_noise_does_not_pay_under_penalize():
     # Every point in one of two clusters, or all but two points of each group called noise.
     joined = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 1])
@@ -158,6 +172,10 @@ def test_nothing_to_judge_scores_worst_with_a_warning(labels, noise):
         scorer = make_label_free_scorer(score_func, noise=noise)
         with pytest.warns(UserWarning, match="the score is worst_score=-1.0"):
             assert scorer(FixedLabels(labels), LINE) == -1.0
+    # A BIC can be any negative number: nothing to judge scores below all of them.
+    bic = make_label_free_scorer(gaussian_bic_score, noise=noise, worst_score=-np.inf)
+    with pytest.warns(UserWarning, match="worst_score=-inf"):
+        assert bic(FixedLabels(labels), LINE) == -np.inf
     custom = make_label_free_scorer(silhouette_score, noise=noise, worst_score=0.0)
     with pytest.warns(UserWarning, match="worst_score=0.0"):
         assert custom(FixedLabels(labels), LINE) == 0.0
@@ -183,6 +201,36 @@ def test_dbcv_score_refuses_what_it_cannot_judge():
     assert dbcv_score(LINE[:8], np.array(["a"] * 4 + ["b"] * 4)) == dbcv_score(LINE[:8], codes[:8])
 
 
+def test_gaussian_bic_score_is_the_bic_of_one_gaussian_per_cluster():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, 40), rng.normal(6, 2, 60)])[:, None]
+    labels = np.repeat(["a", "b"], [40, 60])
+    # In one dimension: each cluster's normal at its mean and (biased) variance, weighted
+    # by its share; 2 parameters per cluster and 1 free weight.
+    log_likelihood = sum(
+        norm.logpdf(
+            X[labels == c, 0], X[labels == c].mean(), np.sqrt(X[labels == c].var() + 1e-6)
+        ).sum()
+        + (labels == c).sum() * np.log((labels == c).mean())
+        for c in ("a", "b")
+    )
+    expected = 2 * log_likelihood - (2 * 2 + 1) * np.log(100)
+    assert gaussian_bic_score(X, labels) == pytest.approx(expected)
+    # A split that follows the points fits them better than one that ignores them.
+    one = rng.normal(0, 1, (200, 2))
+    halves = (np.arange(200) % 2).astype(int)
+    by_side = (one[:, 0] > 0).astype(int)
+    assert gaussian_bic_score(one, by_side) > gaussian_bic_score(one, halves)
+    with pytest.raises(ValueError, match="at least 2 clusters; got 1"):
+        gaussian_bic_score(X, np.zeros(100))
+    with pytest.warns(UserWarning, match="Cluster 1 has 2 points in 2 dimensions"):
+        gaussian_bic_score(one, np.repeat([0, 1], [198, 2]))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        gaussian_bic_score(X, labels[:50])
+
+
 def test_scorer_pickles_and_runs_in_worker_processes(blobs):
     X, _ = blobs
     scorer = make_label_free_scorer(silhouette_score, noise="exclude", metric="manhattan")
@@ -191,6 +239,7 @@ def test_scorer_pickles_and_runs_in_worker_processes(blobs):
     assert repr(loaded) == repr(scorer)
     model = HDBSCAN(min_cluster_size=10).fit(X)
     assert loaded(model, X) == scorer(model, X)
+    assert pickle.loads(pickle.dumps(bic_scorer))(model, X) == bic_scorer(model, X)
     grid = {"min_cluster_size": [5, 10, 20]}
     local = GridSearchCV(HDBSCAN(), grid, scoring=dbcv_scorer, cv=InSampleSplit()).fit(X)
     with joblib.parallel_backend("loky"):
