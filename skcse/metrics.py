@@ -4,8 +4,8 @@ A scorer is a picklable callable ``scorer(estimator, X, y) -> float`` for ``scor
 GridSearchCV, RandomizedSearchCV or cross_val_score, alone or in a dict of scorers. It labels
 ``X`` with the fitted estimator and then either compares those labels with ``y`` by an
 external clustering metric, e.g. the V-measure (:class:`ClusteringScorer`), or, without
-``y``, judges them by an internal validity index of the points they group, e.g. DBCV or the
-silhouette (:class:`LabelFreeScorer`).
+``y``, judges them by an internal validity index of the points they group, e.g. the BIC of
+Gaussian clusters, DBCV or the silhouette (:class:`LabelFreeScorer`).
 """
 
 from __future__ import annotations
