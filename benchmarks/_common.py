@@ -37,6 +37,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def hardware_path(device: str) -> str:
+    """The path that computes on ``device``, as every speed figure names it.
+
+    "GPU" off the CPU; on the CPU "bf16 path" where bf16 is native and not capped (AMX or
+    AVX512-BF16), else "fp32/AVX2 path".
+    """
+    if device != "cpu":
+        return "GPU"
+    from skcse._backbone import cpu_supports_bf16
+
+    return "bf16 path" if cpu_supports_bf16() else "fp32/AVX2 path"
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory in MiB (2**20 bytes).
 

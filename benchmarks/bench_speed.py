@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import cpu_name, peak_rss_mib
+from _common import cpu_name, hardware_path, peak_rss_mib
 
 BATCH, MAX_LEN, TEMPERATURE, LR = 64, 128, 0.05, 3e-5
 
@@ -86,14 +86,10 @@ def native_bf16(device: str) -> bool:
 
 
 def machine(device: str) -> str:
-    cpu = cpu_name()
-    if device != "cpu":
-        path = "GPU"
-    elif native_bf16(device):
-        path = "bf16 path"
-    else:
+    cpu, path = cpu_name(), hardware_path(device)
+    if path == "fp32/AVX2 path":
         capped = all(os.environ.get(k) == v for k, v in AVX2_ENV.items())
-        path = "fp32/AVX2 path" + (" (emulated: " if capped else " (")
+        path += " (emulated: " if capped else " ("
         path += f"torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
     text = (
         f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {path}; "

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import CORPORA, add_corpus_arguments, cluster_grid, cpu_name, load_corpus
+from _common import (
+    CORPORA,
+    add_corpus_arguments,
+    cluster_grid,
+    cpu_name,
+    hardware_path,
+    load_corpus,
+)
 
 TOLERANCE = 0.02
 
@@ -64,18 +71,14 @@ def n_clusters(estimator: Any, X: Any, y: Any = None) -> int:
 
 
 def vector_path() -> str:
-    """The path that computes the vectors here (``precision="auto"``).
+    """The path that computes the vectors here: the encoder's default device and precision.
 
     The picks depend on it: bf16 and fp32 vectors differ slightly, and UMAP + HDBSCAN can
     turn a slight difference into another clustering.
     """
-    import torch
+    from skcse._backbone import resolve_device
 
-    from skcse._backbone import cpu_supports_bf16
-
-    if torch.cuda.is_available():
-        return "GPU"
-    return "bf16 path" if cpu_supports_bf16() else "fp32/AVX2 path"
+    return hardware_path(resolve_device(None).type)
 
 
 def embed(texts: list[str], args: argparse.Namespace, cache: Path) -> tuple[np.ndarray, bool]:
