@@ -49,6 +49,7 @@ def label_free_scorers() -> dict[str, Any]:
         bic_scorer,
         calinski_harabasz_scorer,
         dbcv_scorer,
+        gaussian_bic_score,
         make_label_free_scorer,
         silhouette_scorer,
     )
@@ -56,6 +57,9 @@ def label_free_scorers() -> dict[str, Any]:
     return {
         "calinski_harabasz": calinski_harabasz_scorer,
         "bic": bic_scorer,
+        # What bic_scorer was before it moved before UMAP: full covariances, each
+        # candidate's own UMAP output.
+        "bic_umap": make_label_free_scorer(gaussian_bic_score, worst_score=-np.inf),
         "dbcv": dbcv_scorer,
         "silhouette": silhouette_scorer,
         "silhouette_embedding": make_label_free_scorer(

@@ -50,9 +50,9 @@ print(f"{len(texts)} reviews; their categories are set aside until the end")
 # The Pipeline takes texts: encoder, then UMAP and HDBSCAN. ``memory`` caches the encoder's
 # output, so the texts are embedded once for the whole grid. ``bic_scorer`` labels the
 # texts with each fitted candidate and scores the labels by the Bayesian information
-# criterion of one Gaussian per cluster in the space HDBSCAN clustered (UMAP's output): how
-# well the clusters fit the points, less a price for each cluster's parameters (greater is
-# better). ``fit`` gets no ``y``.
+# criterion of one spherical Gaussian per cluster on the encoder's vectors, which every
+# candidate shares: how well the clusters fit the points, less a price for each cluster's
+# parameters (greater is better). ``fit`` gets no ``y``.
 encoder = SimCSEEncoder(epochs=0, max_seq_length=max_seq_length)
 pipe = make_cluster_pipeline(encoder, random_state=0, memory=str(output / "unlabeled_cache"))
 grid = {

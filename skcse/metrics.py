@@ -48,6 +48,7 @@ __all__ = [
 
 NOISE_MODES = ("include", "exclude")
 LABEL_FREE_NOISE_MODES = ("penalize", "exclude")
+BIC_COVARIANCE_TYPES = ("full", "spherical")
 
 _LEAK_MESSAGE = (
     "The scored estimator contains a plain umap.UMAP. Pipeline.fit passes y to it, which "
@@ -338,26 +339,32 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     return float(validity_index(X, codes, metric=metric))
 
 
-def gaussian_bic_score(X: Any, labels: Any, *, reg_covar: float = 1e-6) -> float:
+def gaussian_bic_score(
+    X: Any, labels: Any, *, covariance_type: str = "full", reg_covar: float = 1e-6
+) -> float:
     """Bayesian information criterion of the Gaussian clusters that ``labels`` make of ``X``.
 
-    Each cluster is taken as a Gaussian with its own mean and full covariance, weighted by
-    its share of the points. The score is twice the log-likelihood of each point under its
-    own cluster's Gaussian (the classification likelihood) minus the number of parameters
-    times ``log(n_samples)``: more clusters must fit the points better to score higher. It
-    is the negative of a BIC, so greater is better, and it is meant for the few dimensions
-    that a clusterer sees after UMAP; in hundreds of dimensions a cluster has more
-    covariance parameters than points.
+    Each cluster is taken as a Gaussian with its own mean and covariance, weighted by its
+    share of the points. The score is twice the log-likelihood of each point under its own
+    cluster's Gaussian (the classification likelihood) minus the number of parameters times
+    ``log(n_samples)``: more clusters must fit the points better to score higher. It is the
+    negative of a BIC, so greater is better. Scores compare clusterings of the same ``X``.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        The points, in the space that was clustered.
+        The points.
     labels : array-like of shape (n_samples,)
         Cluster of each point; every label, -1 included, is a cluster here (a
         :class:`LabelFreeScorer` leaves noise out before calling this).
+    covariance_type : {"full", "spherical"}, default="full"
+        As in ``sklearn.mixture.GaussianMixture``. "full": a covariance matrix per cluster,
+        for the few dimensions a clusterer sees after UMAP (in hundreds of dimensions a
+        cluster has more covariance parameters than points). "spherical": one variance per
+        cluster, the criterion of X-means, which fits hundreds of dimensions; it is what
+        :data:`bic_scorer` computes on the vectors before UMAP.
     reg_covar : float, default=1e-6
-        Added to the diagonal of each covariance, as in
+        Added to each variance (the diagonal of each covariance), as in
         ``sklearn.mixture.GaussianMixture``, so that a flat cluster has a density.
 
     Returns
@@ -368,17 +375,22 @@ def gaussian_bic_score(X: Any, labels: Any, *, reg_covar: float = 1e-6) -> float
     Raises
     ------
     ValueError
-        If ``X`` and ``labels`` differ in length, or there are fewer than two clusters.
+        If ``X`` and ``labels`` differ in length, there are fewer than two clusters, or
+        ``covariance_type`` is unknown.
 
     Warns
     -----
     UserWarning
-        When a cluster has no more points than ``X`` has dimensions: its covariance is
-        singular, so its density, and the score, depend on ``reg_covar``.
+        When a cluster has too few points for its covariance (no more than ``X`` has
+        dimensions for "full", one for "spherical"): its density, and the score, then depend
+        on ``reg_covar``.
 
     References
     ----------
     Schwarz, G. (1978). Estimating the dimension of a model. The Annals of Statistics 6(2).
+
+    Pelleg, D. and Moore, A. (2000). X-means: extending k-means with efficient estimation of
+    the number of clusters. ICML.
 
     Examples
     --------
@@ -392,6 +404,10 @@ def gaussian_bic_score(X: Any, labels: Any, *, reg_covar: float = 1e-6) -> float
     """
     from scipy.stats import multivariate_normal
 
+    if covariance_type not in BIC_COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {BIC_COVARIANCE_TYPES}; got {covariance_type!r}."
+        )
     X = check_array(X, dtype=np.float64)
     labels = np.asarray(labels)
     check_consistent_length(X, labels)
@@ -399,23 +415,34 @@ def gaussian_bic_score(X: Any, labels: Any, *, reg_covar: float = 1e-6) -> float
     if len(clusters) < 2:
         raise ValueError(f"The BIC of a clustering needs at least 2 clusters; got {len(clusters)}.")
     n, d = X.shape
+    full = covariance_type == "full"
     log_likelihood = 0.0
     for cluster in clusters:
         points = X[labels == cluster]
-        if len(points) <= d:
+        size = len(points)
+        if size <= (d if full else 1):
             warnings.warn(
-                f"Cluster {cluster} has {len(points)} points in {d} dimensions: its covariance "
-                f"is singular, reg_covar={reg_covar} sets its density and the score favours "
-                "it. Keep clusters larger than the dimensions (min_cluster_size).",
+                f"Cluster {cluster} has {size} points in {d} dimensions: its "
+                f"{covariance_type} covariance is singular, reg_covar={reg_covar} sets its "
+                "density and the score favours it. Keep clusters larger "
+                f"than {d if full else 1} point(s) (min_cluster_size).",
                 UserWarning,
                 stacklevel=2,
             )
-        covariance = np.cov(points, rowvar=False, bias=True).reshape(d, d)
-        covariance += reg_covar * np.eye(d)
-        gaussian = multivariate_normal(points.mean(axis=0), covariance, allow_singular=True)
-        log_likelihood += np.sum(gaussian.logpdf(points)) + len(points) * np.log(len(points) / n)
-    # Per cluster a mean and a symmetric covariance; the weights sum to one.
-    n_parameters = len(clusters) * (d + d * (d + 1) / 2) + len(clusters) - 1
+        if full:
+            covariance = np.cov(points, rowvar=False, bias=True).reshape(d, d)
+            covariance += reg_covar * np.eye(d)
+            gaussian = multivariate_normal(points.mean(axis=0), covariance, allow_singular=True)
+            log_likelihood += np.sum(gaussian.logpdf(points))
+        else:
+            # One variance for all coordinates: the density in closed form, no d x d matrix.
+            squares = np.sum((points - points.mean(axis=0)) ** 2)
+            variance = squares / (size * d) + reg_covar
+            log_likelihood -= 0.5 * (size * d * np.log(2 * np.pi * variance) + squares / variance)
+        log_likelihood += size * np.log(size / n)
+    # Per cluster a mean and its variance(s); the weights sum to one.
+    per_cluster = d + (d * (d + 1) / 2 if full else 1)
+    n_parameters = len(clusters) * per_cluster + len(clusters) - 1
     return float(2 * log_likelihood - n_parameters * np.log(n))
 
 
@@ -449,9 +476,9 @@ class LabelFreeScorer:
 
     The clusters are judged by how well they separate the points themselves, so a search
     can tune a clustering of texts nobody has labelled. Build it with
-    :func:`make_label_free_scorer`, or use :data:`bic_scorer` (recommended),
-    :data:`calinski_harabasz_scorer`,
-    :data:`dbcv_scorer` or :data:`silhouette_scorer`.
+    :func:`make_label_free_scorer`, or use :data:`bic_scorer` (recommended; it judges the
+    vectors before a step named "umap"), :data:`calinski_harabasz_scorer`, :data:`dbcv_scorer`
+    or :data:`silhouette_scorer`.
 
     Parameters
     ----------
@@ -476,7 +503,7 @@ class LabelFreeScorer:
         (all noise, or a single cluster), or as many clusters as clustered points. -1.0 is
         the lowest DBCV and silhouette of a clustering without noise, and below any
         Calinski-Harabasz index, so a search never prefers such a candidate; a BIC can be
-        any negative number, so :data:`bic_scorer` uses ``-inf``.
+        any number, so :data:`bic_scorer` uses ``-inf``.
     kwargs : dict or None, default=None
         Extra keyword arguments of ``score_func``, e.g. ``{"metric": "cosine"}``.
 
@@ -662,5 +689,9 @@ def make_label_free_scorer(
 calinski_harabasz_scorer = make_label_free_scorer(calinski_harabasz_score)
 dbcv_scorer = make_label_free_scorer(dbcv_score)
 silhouette_scorer = make_label_free_scorer(silhouette_score)
-# A BIC can be any negative number, so nothing to judge must score below all of them.
-bic_scorer = make_label_free_scorer(gaussian_bic_score, worst_score=-np.inf)
+# Judged on the vectors before UMAP, which every UMAP setting of a grid shares, so the BICs
+# of all candidates are of the same points. A BIC can be any number: nothing to judge must
+# score below all of them.
+bic_scorer = make_label_free_scorer(
+    gaussian_bic_score, space="umap", worst_score=-np.inf, covariance_type="spherical"
+)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
+from sklearn.decomposition import PCA
 from sklearn.metrics import calinski_harabasz_score, silhouette_score, v_measure_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -57,15 +58,33 @@ LINE = np.array([[0.0], [0.1], [0.2], [0.3], [10.0], [10.1], [10.2], [10.3], [5.
 
 def test_grid_search_without_y_picks_the_true_number_of_clusters(blobs):
     X, y = blobs
+    # bic_scorer judges the input of a step named "umap"; "scale" plays that part here.
+    pipe = Pipeline([("umap", StandardScaler()), ("kmeans", KMeans(n_init=3, random_state=0))])
     for scorer in (calinski_harabasz_scorer, bic_scorer, dbcv_scorer, silhouette_scorer):
         search = GridSearchCV(
-            KMeans(n_init=3, random_state=0),
-            {"n_clusters": [2, 3, 5, 8]},
-            scoring=scorer,
-            cv=InSampleSplit(),
+            pipe, {"kmeans__n_clusters": [2, 3, 5, 8]}, scoring=scorer, cv=InSampleSplit()
         ).fit(X)
-        assert search.best_params_ == {"n_clusters": 3}
-        assert v_measure_score(y, search.best_estimator_.labels_) > 0.95
+        assert search.best_params_ == {"kmeans__n_clusters": 3}
+        assert v_measure_score(y, search.best_estimator_[-1].labels_) > 0.95
+
+
+def test_bic_scorer_judges_the_vectors_before_umap_with_one_variance_per_cluster(blobs):
+    blob_points, _ = blobs
+    # Scattered points for HDBSCAN to call noise; shrunk, as unit vectors are, so that the
+    # densities exceed 1 and the BIC is positive.
+    scattered = np.random.default_rng(0).uniform(-30, 30, (15, blob_points.shape[1]))
+    X = np.vstack([blob_points, scattered]) / 100
+    # A reduction named "umap" whose output differs from its input.
+    pipe = Pipeline([("umap", PCA(n_components=2)), ("hdbscan", HDBSCAN(noise="keep"))])
+    labels = pipe.fit(X)[-1].labels_
+    clustered = labels != -1
+    assert 0 < clustered.mean() < 1, "the check below needs both clusters and noise"
+    expected = gaussian_bic_score(X[clustered], labels[clustered], covariance_type="spherical")
+    # Positive, so noise moves it toward worse by multiplying it by the clustered fraction.
+    assert expected > 0
+    assert bic_scorer(pipe, X) == pytest.approx(expected * clustered.mean())
+    with pytest.raises(ValueError, match="names a Pipeline step, but the estimator is a"):
+        bic_scorer(pipe[-1], pipe[0].transform(X))
 
 
 def test_score_is_the_index_of_the_fit_labels_in_the_clustered_space(blobs):
@@ -172,7 +191,7 @@ def test_nothing_to_judge_scores_worst_with_a_warning(labels, noise):
         scorer = make_label_free_scorer(score_func, noise=noise)
         with pytest.warns(UserWarning, match="the score is worst_score=-1.0"):
             assert scorer(FixedLabels(labels), LINE) == -1.0
-    # A BIC can be any negative number: nothing to judge scores below all of them.
+    # A BIC can be any number: nothing to judge scores below all of them.
     bic = make_label_free_scorer(gaussian_bic_score, noise=noise, worst_score=-np.inf)
     with pytest.warns(UserWarning, match="worst_score=-inf"):
         assert bic(FixedLabels(labels), LINE) == -np.inf
@@ -229,6 +248,36 @@ def test_gaussian_bic_score_is_the_bic_of_one_gaussian_per_cluster():
         gaussian_bic_score(one, np.repeat([0, 1], [198, 2]))
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         gaussian_bic_score(X, labels[:50])
+    with pytest.raises(ValueError, match="covariance_type must be one of .* got 'diag'"):
+        gaussian_bic_score(X, labels, covariance_type="diag")
+
+
+def test_spherical_bic_has_one_variance_per_cluster():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, [1, 3], (30, 2)), rng.normal(5, 0.5, (20, 2))])
+    labels = np.repeat([0, 1], [30, 20])
+    log_likelihood = 0.0
+    for c in (0, 1):
+        points = X[labels == c]
+        # The mean squared distance to the centre over both coordinates, as one variance.
+        variance = ((points - points.mean(axis=0)) ** 2).mean() + 1e-6
+        log_likelihood += norm.logpdf(points, points.mean(axis=0), np.sqrt(variance)).sum()
+        log_likelihood += len(points) * np.log(len(points) / 50)
+    # Per cluster 2 coordinates of the mean and 1 variance; 1 free weight.
+    expected = 2 * log_likelihood - (2 * 3 + 1) * np.log(50)
+    assert gaussian_bic_score(X, labels, covariance_type="spherical") == pytest.approx(expected)
+    # One variance cannot follow the first cluster's stretch: the full model fits better.
+    full = gaussian_bic_score(X, labels)
+    assert full > gaussian_bic_score(X, labels, covariance_type="spherical")
+    # In one dimension the two models are the same.
+    line = X[:, :1]
+    assert gaussian_bic_score(line, labels, covariance_type="spherical") == pytest.approx(
+        gaussian_bic_score(line, labels)
+    )
+    with pytest.warns(UserWarning, match="Cluster 1 has 1 points in 2 dimensions: its spherical"):
+        gaussian_bic_score(X[:31], labels[:31], covariance_type="spherical")
 
 
 def test_scorer_pickles_and_runs_in_worker_processes(blobs):
@@ -239,7 +288,9 @@ def test_scorer_pickles_and_runs_in_worker_processes(blobs):
     assert repr(loaded) == repr(scorer)
     model = HDBSCAN(min_cluster_size=10).fit(X)
     assert loaded(model, X) == scorer(model, X)
-    assert pickle.loads(pickle.dumps(bic_scorer))(model, X) == bic_scorer(model, X)
+    pipe = Pipeline([("umap", StandardScaler()), ("hdbscan", HDBSCAN(min_cluster_size=10))])
+    pipe.fit(X)
+    assert pickle.loads(pickle.dumps(bic_scorer))(pipe, X) == bic_scorer(pipe, X)
     grid = {"min_cluster_size": [5, 10, 20]}
     local = GridSearchCV(HDBSCAN(), grid, scoring=dbcv_scorer, cv=InSampleSplit()).fit(X)
     with joblib.parallel_backend("loky"):
