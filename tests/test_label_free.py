@@ -58,7 +58,7 @@ LINE = np.array([[0.0], [0.1], [0.2], [0.3], [10.0], [10.1], [10.2], [10.3], [5.
 
 def test_grid_search_without_y_picks_the_true_number_of_clusters(blobs):
     X, y = blobs
-    # bic_scorer judges the input of a step named "umap"; "scale" plays that part here.
+    # bic_scorer judges the input of a step named "umap"; a scaler plays that part here.
     pipe = Pipeline([("umap", StandardScaler()), ("kmeans", KMeans(n_init=3, random_state=0))])
     for scorer in (calinski_harabasz_scorer, bic_scorer, dbcv_scorer, silhouette_scorer):
         search = GridSearchCV(
