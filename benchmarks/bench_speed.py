@@ -16,6 +16,10 @@
 (f) the backends' quality: V-measure against the categories of each backend's vectors of the
     untrained backbone, clustered as skcse compare does at many UMAP seeds, and its paired
     difference to torch fp32 at the same seeds, with a 95% confidence interval.
+(g) the int8 ceiling of encode on this CPU: the share of encode's time in the products with a
+    weight matrix (torch's profiler), how much faster a lone pair of the feed-forward products
+    runs in torch's dynamic int8 (fbgemm), the bound that gives by Amdahl's law, and the
+    whole model in that int8 against fp32 (speed and cosine). A BERT-like backbone.
 
 Prints Markdown tables and writes them beside the JSON report (--out, and the same name
 ending in .md). The Performance page of the documentation includes that Markdown.
@@ -488,6 +492,83 @@ def part_backends(texts: list[str], y: list[str], device: str, seeds: int) -> di
     return {"n_texts": len(texts), "seeds": seeds, "rows": rows}
 
 
+def part_ceiling(texts: list[str], repeats: int) -> dict:
+    """(g) What int8 weight products could bring to encode on this CPU, and what they cost."""
+    import copy
+
+    from sentence_transformers import SentenceTransformer
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.profiler import ProfilerActivity, profile
+
+    st = SentenceTransformer(backbone_path(), device="cpu")
+    st.max_seq_length = MAX_LEN
+    config = st[0].auto_model.config
+    hidden, inner = config.hidden_size, config.intermediate_size
+    st.encode(texts[:32])  # warm
+    profiled = []  # (total, addmm) seconds of each profiled encode
+    for _ in range(repeats):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            st.encode(texts)
+        events = prof.key_averages()
+        profiled.append(
+            (
+                sum(e.self_cpu_time_total for e in events) / 1e6,
+                sum(e.self_cpu_time_total for e in events if e.key == "aten::addmm") / 1e6,
+            )
+        )
+    total_s, addmm_s = min(profiled)  # the least disturbed run
+    share = addmm_s / total_s
+    # encode's batches of 32, sorted by length, each padded to its longest text.
+    lengths = [
+        len(st.tokenizer(t, truncation=True, max_length=MAX_LEN)["input_ids"]) for t in texts
+    ]
+    lengths.sort(reverse=True)
+    padded = sum(
+        max(lengths[i : i + 32]) * len(lengths[i : i + 32]) for i in range(0, len(texts), 32)
+    )
+    per_token = 2 * (4 * hidden * hidden + 2 * hidden * inner) * config.num_hidden_layers
+    # A lone feed-forward pair on a batch of 16 texts of average length, fp32 and int8.
+    linear = {torch.nn.Linear: per_channel_dynamic_qconfig}
+    pair = torch.nn.Sequential(torch.nn.Linear(hidden, inner), torch.nn.Linear(inner, hidden))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
+        pair_int8 = quantize_dynamic(copy.deepcopy(pair), linear, dtype=torch.qint8)
+        st_int8 = copy.deepcopy(st)
+        quantize_dynamic(st_int8[0].auto_model, linear, dtype=torch.qint8, inplace=True)
+    tokens = torch.randn(16 * round(np.mean(lengths)), hidden)
+    pair_s = {"fp32": [], "int8": []}
+    with torch.no_grad():
+        # A few milliseconds each: many calls, many alternating rounds, whatever `repeats`.
+        for _ in range(10):
+            for name, module in (("fp32", pair), ("int8", pair_int8)):
+                start = time.perf_counter()
+                for _ in range(50):
+                    module(tokens)
+                pair_s[name].append((time.perf_counter() - start) / 50)
+    pair_gain = min(pair_s["fp32"]) / min(pair_s["int8"])
+    reference, vectors = st.encode(texts), st_int8.encode(texts)
+    encode_s = {"fp32": [], "int8": []}
+    for _ in range(repeats):
+        for name, model in (("fp32", st), ("int8", st_int8)):
+            encode_s[name].append(timed(partial(model.encode, texts)))
+    cosine = (reference * vectors).sum(1) / (
+        np.linalg.norm(reference, axis=1) * np.linalg.norm(vectors, axis=1)
+    )
+    return {
+        "n_texts": len(texts),
+        "repeats": repeats,
+        "mean_tokens": float(np.mean(lengths)),
+        "addmm_share": share,
+        "addmm_gflops": padded * per_token / addmm_s / 1e9,
+        "pair_gflops": 2 * 2 * tokens.shape[0] * hidden * inner / min(pair_s["fp32"]) / 1e9,
+        "pair_int8_gain": pair_gain,
+        "bound": 1 / ((1 - share) + share / pair_gain),
+        "encode_int8_gain": min(encode_s["fp32"]) / min(encode_s["int8"]),
+        "mean_cosine": float(cosine.mean()),
+        "min_cosine": float(cosine.min()),
+    }
+
+
 def part_grid(texts: list[str], y: list[str], device: str) -> dict:
     from sklearn.model_selection import GridSearchCV
 
@@ -543,7 +624,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="toy sizes, to prove it runs")
     parser.add_argument(
         "--parts",
-        default="fit,steady,transform,scaling,grid,backends",
+        default="fit,steady,transform,scaling,grid,backends,ceiling",
         help="comma-separated parts to run",
     )
     parser.add_argument(
@@ -603,6 +684,9 @@ def main() -> None:
     if "backends" in parts:
         print(f"(f) the backends' V-measure on {n_grid} reviews at {seeds} seeds", flush=True)
         report["backends"] = part_backends(texts[:n_grid], y[:n_grid], args.device, seeds)
+    if "ceiling" in parts:
+        print(f"(g) the int8 ceiling of encode on {n_transform} reviews", flush=True)
+        report["ceiling"] = part_ceiling(texts[:n_transform], repeats)
     text = markdown(report)
     print("\n" + text)
     out = Path(args.out)
@@ -727,6 +811,20 @@ def markdown(report: dict) -> str:
                 align=["left", "right", "right", "right"],
             ),
         ]
+    if "ceiling" in report:
+        c = report["ceiling"]
+        sections.append(
+            f"**(g) the int8 ceiling of encode** on {c['n_texts']} reviews ({c['mean_tokens']:.0f} "
+            f"tokens on average), CPU: the products with a weight matrix (`aten::addmm`) take "
+            f"{c['addmm_share']:.0%} of sentence-transformers' fp32 encode, at "
+            f"{c['addmm_gflops']:.0f} GFLOP/s, against {c['pair_gflops']:.0f} GFLOP/s for a lone "
+            f"pair of the feed-forward products. torch's dynamic int8 (fbgemm, weights per "
+            f"channel) runs that pair {c['pair_int8_gain']:.2f}× faster, so int8 weight products "
+            f"can make encode at most {c['bound']:.2f}× faster; the whole model in that int8 ran "
+            f"{c['encode_int8_gain']:.2f}× faster, at a cosine to fp32 of {c['mean_cosine']:.4f} "
+            f"(lowest {c['min_cosine']:.4f}). Best of {c['repeats']} runs (profiled, and "
+            "alternating for the speeds).\n"
+        )
     return "\n".join(sections)
 
 

@@ -68,8 +68,15 @@ def test_bench_speed_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
             expected += [f"backend='{backend}'", f"backend='{backend}', quantize=True"]
     assert [row["run"] for row in backends] == expected
     assert all(0 <= row["v_measure"] <= 1 for row in backends)
+    # Amdahl's law: the share of encode in weight products, sped up by the int8 pair's gain.
+    ceiling = report["ceiling"]
+    assert 0 < ceiling["addmm_share"] < 1 and ceiling["pair_int8_gain"] > 0
+    rest = 1 - ceiling["addmm_share"] + ceiling["addmm_share"] / ceiling["pair_int8_gain"]
+    assert ceiling["bound"] == pytest.approx(1 / rest)
+    assert -1 <= ceiling["min_cosine"] <= ceiling["mean_cosine"] <= 1
     table = out.with_suffix(".md").read_text()
     assert "| skcse default |" in table and "(a') fit in steady state" in table
+    assert "(g) the int8 ceiling of encode" in table
     assert table in stdout
     # Nothing written into the working directory: sentence-transformers' checkpoints went to
     # a temporary folder.
