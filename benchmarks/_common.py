@@ -50,6 +50,12 @@ def hardware_path(device: str) -> str:
     return "bf16 path" if cpu_supports_bf16() else "fp32/AVX2 path"
 
 
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cosine between each row of ``a`` and the same row of ``b``, in float64."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory in MiB (2**20 bytes).
 

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import cpu_name, peak_rss_mib
+from _common import cpu_name, peak_rss_mib, row_cosines
 
 
 def load_texts(data: str | None, n: int | None) -> list[str]:
@@ -192,11 +192,6 @@ def run_dask(
         "encoder_unpickles_per_worker": [unpickles[w] for w in workers],
     }
     return result, vectors
-
-
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def markdown(report: dict) -> str:

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import cpu_name, hardware_path, peak_rss_mib
+from _common import cpu_name, hardware_path, peak_rss_mib, row_cosines
 
 BATCH, MAX_LEN, TEMPERATURE, LR = 64, 128, 0.05, 3e-5
 
@@ -377,10 +377,7 @@ def part_transform(texts: list[str], device: str, repeats: int) -> dict:
     reference = vectors["sentence-transformers encode (batch 32, fp32)"]
     rows = []
     for name in runs:
-        a = vectors[name]
-        cosine = (
-            (a * reference).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(reference, axis=1)
-        )
+        cosine = row_cosines(vectors[name], reference)
         rows.append(
             {
                 "run": name,
@@ -551,9 +548,7 @@ def part_ceiling(texts: list[str], repeats: int) -> dict:
     for _ in range(repeats):
         for name, model in (("fp32", st), ("int8", st_int8)):
             encode_s[name].append(timed(partial(model.encode, texts)))
-    cosine = (reference * vectors).sum(1) / (
-        np.linalg.norm(reference, axis=1) * np.linalg.norm(vectors, axis=1)
-    )
+    cosine = row_cosines(vectors, reference)
     return {
         "n_texts": len(texts),
         "repeats": repeats,
