@@ -416,16 +416,18 @@ def gaussian_bic_score(
         raise ValueError(f"The BIC of a clustering needs at least 2 clusters; got {len(clusters)}.")
     n, d = X.shape
     full = covariance_type == "full"
+    # Up to this many points, a cluster's covariance is singular.
+    singular_up_to = d if full else 1
     log_likelihood = 0.0
     for cluster in clusters:
         points = X[labels == cluster]
         size = len(points)
-        if size <= (d if full else 1):
+        if size <= singular_up_to:
             warnings.warn(
                 f"Cluster {cluster} has {size} points in {d} dimensions: its "
                 f"{covariance_type} covariance is singular, reg_covar={reg_covar} sets its "
                 "density and the score favours it. Keep clusters larger "
-                f"than {d if full else 1} point(s) (min_cluster_size).",
+                f"than {singular_up_to} point(s) (min_cluster_size).",
                 UserWarning,
                 stacklevel=2,
             )
