@@ -162,8 +162,22 @@ def test_penalize_lowers_a_negative_score_too():
     alone = silhouette_score(LINE[kept], labels[kept])
     assert alone < 0
     penalized = silhouette_scorer(FixedLabels(labels), LINE)
-    assert penalized == pytest.approx(alone / 0.8)
+    assert penalized == pytest.approx(-1.0 + (alone + 1.0) * 0.8)
     assert penalized < alone
+    # With no finite worst score to move toward, the score is divided by the fraction.
+    unbounded = make_label_free_scorer(silhouette_score, worst_score=-np.inf)
+    assert unbounded(FixedLabels(labels), LINE) == pytest.approx(alone / 0.8)
+
+
+def test_penalize_keeps_a_negative_score_above_worst_score():
+    # Two points per group clustered (a negative silhouette), the rest noise: divided by the
+    # clustered fraction 0.4 it fell below -1, under a one-cluster candidate's worst_score.
+    labels = np.array([0, 1, -1, -1, 0, 1, -1, -1, -1, -1])
+    kept = labels != -1
+    assert silhouette_score(LINE[kept], labels[kept]) / 0.4 < -1.0
+    with pytest.warns(UserWarning, match="1 cluster"):
+        nothing_to_judge = silhouette_scorer(FixedLabels(np.zeros(10, dtype=int)), LINE)
+    assert silhouette_scorer(FixedLabels(labels), LINE) > nothing_to_judge
 
 
 def test_calling_most_points_noise_does_not_pay_under_penalize():
