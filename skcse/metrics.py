@@ -463,7 +463,11 @@ def _space_and_labels(estimator: Any, X: Any, space: str | None) -> tuple[Any, n
         return X, _cluster_labels(estimator, X)
     names = [name for name, _ in estimator.steps]
     if space is not None and space not in names:
-        raise ValueError(f"space={space!r} is not a step of the Pipeline; its steps are {names}.")
+        raise ValueError(
+            f"space={space!r} is not a step of the Pipeline; its steps are {names}. Make a "
+            "scorer for it with make_label_free_scorer(..., space=<the step whose input to "
+            "judge>)."
+        )
     points, Xt = None, X
     for name, step in estimator.steps[:-1]:
         if name == space:

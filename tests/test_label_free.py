@@ -349,6 +349,9 @@ def test_bad_space_and_parameters_are_named():
     pipe.fit(LINE)
     with pytest.raises(ValueError, match=r"space='umap' is not a step .* \['scale', 'kmeans'\]"):
         make_label_free_scorer(silhouette_score, space="umap")(pipe, LINE)
+    # bic_scorer's own space is "umap": the error says how to judge another pipeline.
+    with pytest.raises(ValueError, match=r"make_label_free_scorer\(\.\.\., space=<the step"):
+        bic_scorer(pipe, LINE)
     with pytest.raises(ValueError, match="names a Pipeline step, but the estimator is a KMeans"):
         make_label_free_scorer(silhouette_score, space="scale")(pipe[-1], LINE)
     with pytest.raises(InvalidParameterError, match="'noise' parameter of LabelFreeScorer"):
