@@ -55,14 +55,34 @@ def _soft_labels(clusterer: Any, X: np.ndarray | None = None) -> tuple[np.ndarra
     import hdbscan
 
     if X is None:
+        X = clusterer.prediction_data_.raw_data
         membership = hdbscan.all_points_membership_vectors(clusterer)
-        n_samples = clusterer.labels_.shape[0]
     else:
         membership = hdbscan.membership_vector(clusterer, X)
-        n_samples = X.shape[0]
     # hdbscan may return a 1-D vector (all_points_membership_vectors does without clusters).
-    membership = np.asarray(membership).reshape(n_samples, -1)
+    membership = np.asarray(membership, dtype=np.float64).reshape(X.shape[0], -1)
+    # Identical points (repeated texts) give a cluster an infinite density, which makes
+    # hdbscan's membership NaN or 0 for points near it; argmax would put them in cluster 0.
+    broken = ~(membership.max(axis=1) > 0)
+    if broken.any():
+        membership[broken] = _exemplar_membership(clusterer, X[broken])
     return membership.argmax(axis=1).astype(np.intp), membership.max(axis=1)
+
+
+def _exemplar_membership(clusterer: Any, X: np.ndarray) -> np.ndarray:
+    """Membership by inverse distance to each cluster's nearest exemplar, summing to 1.
+
+    This is the distance part of hdbscan's soft membership, which stays finite when the
+    density part does not; a point on an exemplar belongs to that exemplar's cluster(s) alone.
+    """
+    data = clusterer.prediction_data_
+    distances = np.column_stack(
+        [data.dist_metric.pairwise(X, exemplars).min(axis=1) for exemplars in data.exemplars]
+    )
+    on_exemplar = distances == 0
+    with np.errstate(divide="ignore"):
+        membership = np.where(on_exemplar.any(axis=1, keepdims=True), on_exemplar, 1 / distances)
+    return membership / membership.sum(axis=1, keepdims=True)
 
 
 def _is_training_data(clusterer: Any, X: np.ndarray) -> bool:
@@ -139,8 +159,11 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
     A thin wrapper of ``hdbscan.HDBSCAN`` fitted with ``prediction_data=True``. With the
     default ``noise="soft"`` every point, noise included, gets the cluster with the largest
     soft membership (``hdbscan.all_points_membership_vectors`` in ``fit``,
-    ``hdbscan.membership_vector`` in ``predict``), so each text lands in a topic. With
-    ``noise="keep"`` noise stays -1 (``hdbscan.approximate_predict`` in ``predict``).
+    ``hdbscan.membership_vector`` in ``predict``), so each text lands in a topic. Where that
+    membership is undefined (near a cluster of identical points, such as a repeated text,
+    whose density is infinite), a point goes by its distance to each cluster's exemplars
+    instead. With ``noise="keep"`` noise stays -1 (``hdbscan.approximate_predict`` in
+    ``predict``).
 
     Parameters
     ----------

@@ -69,6 +69,27 @@ def test_soft_labels_are_membership_argmax(blobs):
     assert adjusted_rand_score(y[:150], model.labels_[:150]) == 1.0
 
 
+def test_repeated_points_keep_their_own_cluster_under_soft_noise(blobs):
+    X, _ = blobs
+    # Two groups of 20 identical vectors (a repeated text each): each group is a cluster of
+    # infinite density, for which hdbscan's soft membership is NaN or 0 everywhere near it.
+    repeats = np.repeat([[20.0, 20.0], [-20.0, -20.0]], 20, axis=0)
+    X = np.vstack([X[:150], repeats])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # hdbscan's own 0/0
+        hard = HDBSCAN(min_cluster_size=10, noise="keep").fit(X).labels_
+        soft = HDBSCAN(min_cluster_size=10).fit(X)
+        new = soft.predict(repeats[[0, -1]])
+    first, second = hard[150], hard[-1]
+    assert len({first, second, -1}) == 3
+    np.testing.assert_array_equal(soft.labels_[150:], hard[150:])
+    np.testing.assert_array_equal(new, [first, second])
+    clustered = hard != -1
+    assert (soft.labels_[clustered] == hard[clustered]).mean() > 0.95
+    assert np.isfinite(soft.probabilities_).all()
+    assert (soft.probabilities_ >= 0).all() and (soft.probabilities_ <= 1).all()
+
+
 def test_keep_noise_uses_hdbscan_labels(blobs):
     X, _ = blobs
     model = HDBSCAN(min_cluster_size=10, noise="keep").fit(X)
