@@ -25,7 +25,12 @@ from sklearn.metrics import (
     v_measure_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from skcse.cluster import _predict_labels
@@ -277,6 +282,20 @@ adjusted_rand_scorer = make_clustering_scorer(adjusted_rand_score)
 normalized_mutual_info_scorer = make_clustering_scorer(normalized_mutual_info_score)
 
 
+def _points_and_labels(X: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check ``X`` as finite float points and ``labels`` as one label per point."""
+    X = check_array(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, one label per point; got shape {labels.shape}.")
+    check_consistent_length(X, labels)
+    return X, labels
+
+
+@validate_params(
+    {"X": ["array-like"], "labels": ["array-like"], "metric": [str]},
+    prefer_skip_nested_validation=True,
+)
 def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     """Density-Based Clustering Validation (DBCV) of a clustering of ``X``.
 
@@ -304,8 +323,8 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     Raises
     ------
     ValueError
-        If there are fewer than two clusters, or a cluster has a single point (its density
-        is undefined).
+        If ``labels`` is not 1-D or differs from ``X`` in length, there are fewer than two
+        clusters, or a cluster has a single point (its density is undefined).
 
     References
     ----------
@@ -322,8 +341,7 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     """
     from hdbscan.validity import validity_index
 
-    X = check_array(X, dtype=np.float64)
-    labels = np.asarray(labels)
+    X, labels = _points_and_labels(X, labels)
     # hdbscan indexes clusters 0..k-1 and skips noise: recode any other labels to that.
     clustered = labels != -1
     codes = np.full(len(labels), -1, dtype=np.intp)
@@ -339,6 +357,15 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     return float(validity_index(X, codes, metric=metric))
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "labels": ["array-like"],
+        "covariance_type": [StrOptions(set(BIC_COVARIANCE_TYPES))],
+        "reg_covar": [Interval(Real, 0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def gaussian_bic_score(
     X: Any, labels: Any, *, covariance_type: str = "full", reg_covar: float = 1e-6
 ) -> float:
@@ -365,7 +392,8 @@ def gaussian_bic_score(
         :data:`bic_scorer` computes on the vectors before UMAP.
     reg_covar : float, default=1e-6
         Added to each variance (the diagonal of each covariance), as in
-        ``sklearn.mixture.GaussianMixture``, so that a flat cluster has a density.
+        ``sklearn.mixture.GaussianMixture``, so that a flat cluster has a density. Greater
+        than 0.
 
     Returns
     -------
@@ -375,8 +403,11 @@ def gaussian_bic_score(
     Raises
     ------
     ValueError
-        If ``X`` and ``labels`` differ in length, there are fewer than two clusters, or
-        ``covariance_type`` is unknown.
+        If ``labels`` is not 1-D or differs from ``X`` in length, or there are fewer than
+        two clusters.
+    sklearn.utils._param_validation.InvalidParameterError
+        If ``covariance_type`` is unknown or ``reg_covar`` is not a number above 0 (a
+        subclass of ValueError; the message names the parameter).
 
     Warns
     -----
@@ -404,13 +435,7 @@ def gaussian_bic_score(
     """
     from scipy.stats import multivariate_normal
 
-    if covariance_type not in BIC_COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {BIC_COVARIANCE_TYPES}; got {covariance_type!r}."
-        )
-    X = check_array(X, dtype=np.float64)
-    labels = np.asarray(labels)
-    check_consistent_length(X, labels)
+    X, labels = _points_and_labels(X, labels)
     clusters = np.unique(labels)
     if len(clusters) < 2:
         raise ValueError(f"The BIC of a clustering needs at least 2 clusters; got {len(clusters)}.")

@@ -227,6 +227,10 @@ def test_dbcv_score_refuses_what_it_cannot_judge():
         dbcv_score(LINE, [0] * 8 + [-1] * 2)
     with pytest.raises(ValueError, match="at least 2 points per cluster; cluster 2 has 1"):
         dbcv_score(LINE, [0] * 4 + [1] * 5 + [2])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        dbcv_score(LINE, [0] * 4 + [1] * 4)
+    with pytest.raises(ValueError, match="labels must be 1-D"):
+        dbcv_score(LINE, np.zeros((10, 2)))
     # Any labels, not only 0..k-1: they are recoded, noise kept.
     codes = np.array([0] * 4 + [1] * 4 + [-1, -1])
     shifted = np.where(codes == -1, -1, codes + 3)
@@ -262,8 +266,13 @@ def test_gaussian_bic_score_is_the_bic_of_one_gaussian_per_cluster():
         gaussian_bic_score(one, np.repeat([0, 1], [198, 2]))
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         gaussian_bic_score(X, labels[:50])
-    with pytest.raises(ValueError, match="covariance_type must be one of .* got 'diag'"):
+    with pytest.raises(InvalidParameterError, match="'covariance_type' parameter .* Got 'diag'"):
         gaussian_bic_score(X, labels, covariance_type="diag")
+    for bad in (0.0, -1.0, "1e-6"):
+        with pytest.raises(InvalidParameterError, match="'reg_covar' parameter"):
+            gaussian_bic_score(X, labels, reg_covar=bad)
+    with pytest.raises(ValueError, match=r"labels must be 1-D.* got shape \(100, 1\)"):
+        gaussian_bic_score(X, labels[:, None])
 
 
 def test_spherical_bic_has_one_variance_per_cluster():
