@@ -317,11 +317,16 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             "embedding" (a subclass of both ValueError and TypeError; the message names the
             parameter).
         ValueError
-            If ``X`` is invalid, or umap refuses the combination of parameters (e.g.
-            ``min_dist > spread``, or an unknown metric name).
+            If ``X`` is invalid or has fewer than 3 samples, ``init`` cannot lay them out (an
+            array not of shape ``(n_samples, n_components)``, a spectral layout with fewer
+            than ``n_components + 2`` samples, PCA with fewer than ``n_components``), or umap
+            refuses the combination of parameters (e.g. ``min_dist > spread``, or an unknown
+            metric name).
         """
         umap = _umap()
-        X = validate_data(self, X, ensure_min_samples=2)
+        # umap's random layout needs 3 points; with fewer it fails in its own internals.
+        X = validate_data(self, X, ensure_min_samples=3)
+        self._check_init(X.shape[0])
         # umap adds keys to tqdm_kwds in place; copies keep this estimator's parameters as set.
         params = {
             name: dict(value) if isinstance(value, dict) else value
@@ -334,6 +339,29 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.umap_ = umap.UMAP(**params).fit(X)
         self.embedding_ = self.umap_.embedding_
         return self
+
+    def _check_init(self, n_samples: int) -> None:
+        """Refuse an ``init`` that cannot lay out ``n_samples`` points, before umap fails on it.
+
+        A spectral layout needs ``n_components + 2`` points and PCA ``n_components``; an
+        array of the wrong shape would make umap write outside its memory.
+        """
+        init, n_components = self.init, self.n_components
+        if isinstance(init, np.ndarray):
+            if init.shape != (n_samples, n_components):
+                raise ValueError(
+                    f"init is an array of shape {init.shape}; it must be (n_samples, "
+                    f"n_components) = ({n_samples}, {n_components})."
+                )
+            return
+        needed = {"spectral": n_components + 2, "tswspectral": n_components + 2}
+        needed["pca"] = n_components
+        if n_samples < needed.get(init, 0):
+            raise ValueError(
+                f"init={init!r} with n_components={n_components} needs at least "
+                f"{needed[init]} samples; got {n_samples}. Use init='random' or fewer "
+                "n_components."
+            )
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit on ``X`` (ignoring ``y``) and return its embedding.

@@ -104,6 +104,30 @@ def test_invalid_params_raise_in_fit(data, params, match):
         reducer.fit(data[0])
 
 
+@pytest.mark.parametrize(
+    ("n_samples", "params", "match"),
+    [
+        (2, {}, "minimum of 3 is required"),
+        (4, {"n_components": 3}, r"init='spectral' with n_components=3 needs at least 5 sample"),
+        (4, {"n_components": 5, "init": "pca"}, "init='pca' with n_components=5 needs at least 5"),
+        # A wrong number of rows once made umap write outside its memory.
+        (20, {"init": np.zeros((10, 2))}, r"shape \(10, 2\); it must be .* = \(20, 2\)"),
+        (20, {"init": np.zeros((20, 3))}, r"shape \(20, 3\); it must be .* = \(20, 2\)"),
+    ],
+)
+def test_too_few_samples_for_the_layout_are_refused_before_umap(data, n_samples, params, match):
+    with pytest.raises(ValueError, match=match):
+        UMAP(n_epochs=5, random_state=0, **params).fit(data[0][:n_samples])
+
+
+def test_the_smallest_layouts_fit(data):
+    X = data[0]
+    assert UMAP(init="random", n_epochs=5, random_state=0).fit_transform(X[:3]).shape == (3, 2)
+    assert UMAP(n_components=3, n_epochs=5, random_state=0).fit_transform(X[:5]).shape == (5, 3)
+    start = np.random.default_rng(0).normal(size=(20, 2))
+    assert UMAP(init=start, n_epochs=5, random_state=0).fit_transform(X[:20]).shape == (20, 2)
+
+
 @pytest.mark.parametrize("params", [{"transform_mode": "graph"}, {"n_neighbors": 1}])
 def test_invalid_param_set_after_fit_raises_in_transform(data, fitted, new_points, params):
     reducer = copy.deepcopy(fitted).set_params(**params)
