@@ -9,7 +9,7 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, KeysView, Sequence, ValuesView
 from typing import Any
 
 import numpy as np
@@ -50,11 +50,12 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
     Raises
     ------
     TypeError
-        If ``X`` is a single string, not a sequence, or holds an element that is not a ``str``
-        (the message names the index and the type).
+        If ``X`` is a single string, not a sequence, an unordered container (a set or a
+        dict), or holds an element that is not a ``str`` (the message names the index and
+        the type).
     ValueError
-        If ``X`` is empty, has more than one column, or holds None or NaN (the message names
-        the index).
+        If ``X`` is empty, does not have exactly one column, or holds None, NaN or a text that
+        is not valid Unicode (the message names the index).
     """
     if isinstance(X, str | bytes):
         raise TypeError(
@@ -64,10 +65,11 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
     # pandas is optional at this point: detect its containers by duck typing.
     if hasattr(X, "iloc") and hasattr(X, "columns"):
         if X.shape[1] != 1:
+            columns = list(X.columns)
+            pick = f", e.g. X[{columns[0]!r}] if it holds the texts" if columns else ""
             raise ValueError(
                 f"{name} must be a single column of texts, got a DataFrame with "
-                f"{X.shape[1]} columns {list(X.columns)[:5]}; select one column, e.g. "
-                f"X[{list(X.columns)[0]!r}] if it holds the texts."
+                f"{X.shape[1]} columns {columns[:5]}; select one column{pick}."
             )
         values: Sequence[Any] = X.iloc[:, 0].tolist()
     elif hasattr(X, "iloc"):
@@ -85,7 +87,13 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
         values = X.tolist()
     elif isinstance(X, list | tuple):
         values = X
-    elif isinstance(X, Iterable) and not isinstance(X, dict):
+    elif isinstance(X, set | frozenset | dict | KeysView | ValuesView):
+        # Their order is arbitrary (it changes with PYTHONHASHSEED): rows would not match texts.
+        raise TypeError(
+            f"{name} must be an ordered sequence of texts, got a {type(X).__name__}, whose "
+            "order is arbitrary; pass a list, e.g. sorted(...)."
+        )
+    elif isinstance(X, Iterable):
         values = list(X)
     else:
         raise TypeError(
@@ -109,6 +117,19 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
             raise TypeError(
                 f"{name}[{i}] must be a str, got {type(value).__name__} ({value!r:.60})."
             )
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (e.g. half of a cut emoji) cannot reach the tokenizer.
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"{name}[{i}] is not valid Unicode: {text[exc.start : exc.end]!r} at "
+                    f"position {exc.start} is a lone surrogate (half of a character); "
+                    f"fix or drop it, e.g. text.encode('utf-8', 'replace').decode()."
+                ) from None
     return texts
 
 

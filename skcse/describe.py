@@ -17,25 +17,14 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
+from skcse._validation import check_texts
+
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["describe_clusters"]
 
 NOISE = -1
-
-
-def _check_texts(texts: Any) -> list[str]:
-    texts = list(texts)
-    if not texts:
-        raise ValueError("texts is empty; give at least one text.")
-    bad = [i for i, text in enumerate(texts) if not isinstance(text, str)]
-    if bad:
-        raise TypeError(
-            f"texts must all be strings; {len(bad)} are not (the first, at position {bad[0]}, "
-            f"is {texts[bad[0]]!r}). Fill in or drop missing texts first."
-        )
-    return texts
 
 
 def _check_labels(labels: Any, n_texts: int) -> np.ndarray:
@@ -50,6 +39,11 @@ def _check_labels(labels: Any, n_texts: int) -> np.ndarray:
         raise ValueError(
             f"labels has {len(missing)} missing values (the first at position {missing[0]}); "
             "give every text a cluster, -1 for noise."
+        )
+    if labels.dtype == object and len({isinstance(label, str) for label in labels.tolist()}) > 1:
+        raise ValueError(
+            "labels mix strings with numbers, which cannot be sorted together; use one type "
+            "(noise is the number -1, or name it as a string too)."
         )
     return labels
 
@@ -160,11 +154,12 @@ def describe_clusters(
         If a parameter has an invalid type or value, e.g. ``texts`` is a single string (the
         message names the parameter).
     TypeError
-        If ``texts`` holds something other than strings (e.g. NaN).
+        If ``texts`` is unordered (a set) or holds something other than strings.
     ValueError
-        If there are no texts, ``labels`` or ``embeddings`` do not have one row per text,
-        ``labels`` has missing values, ``embeddings`` holds NaN or infinity, or no text
-        has a term left after the vectorizer's stop words.
+        If there are no texts, a text is missing (None or NaN) or not valid Unicode,
+        ``labels`` or ``embeddings`` do not have one row per text, ``labels`` has missing
+        values or mixes strings with numbers, ``embeddings`` holds NaN or infinity, or no
+        text has a term left after the vectorizer's stop words.
 
     Examples
     --------
@@ -178,7 +173,7 @@ def describe_clusters(
     """
     import pandas as pd
 
-    texts = _check_texts(texts)
+    texts = check_texts(texts, name="texts")
     labels = _check_labels(labels, len(texts))
     X = None if embeddings is None else _check_embeddings(embeddings, len(texts))
     vectorizer = CountVectorizer(stop_words="english") if vectorizer is None else vectorizer

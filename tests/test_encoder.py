@@ -186,6 +186,10 @@ GOOD = object()  # stands for the valid synthetic texts in the matrix below
         ({}, pd.DataFrame({"a": ["x", "y"], "b": ["z", "w"]}), ValueError, "2 columns"),
         ({}, np.array([["a", "b"], ["c", "d"]]), ValueError, "single column"),
         ({}, 42, TypeError, "got int"),
+        ({}, {"a", "b"}, TypeError, "got a set, whose order is arbitrary"),
+        ({}, {"a": 0, "b": 1}.keys(), TypeError, "got a dict_keys"),
+        ({}, pd.DataFrame(index=range(3)), ValueError, "DataFrame with 0 columns"),
+        ({}, ["ok", "cut emoji \ud83d"], ValueError, r"X\[1\] is not valid Unicode: '\\ud83d'"),
         # bad parameters: they fail at fit, naming the parameter
         ({"batch_size": 1}, GOOD, ValueError, r"'batch_size' parameter .* range \[2, inf\)"),
         ({"batch_size": True}, GOOD, TypeError, "'batch_size' parameter .* an int"),
