@@ -102,11 +102,16 @@ def _quiet() -> Iterator[None]:
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
+    # logging.info() on a root logger without handlers calls basicConfig, which would leave a
+    # stderr handler behind and make the application's own basicConfig do nothing.
+    guard = logging.NullHandler()
+    loggers[0].addHandler(guard)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        loggers[0].removeHandler(guard)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
