@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -439,6 +440,35 @@ class _Trainer(SentenceTransformerTrainer):
     # embeds some of them in a pass of its own: private corpora stay out of it.
     def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
         pass
+
+
+def check_checkpoint_dir(checkpoint_dir: str | os.PathLike[str] | None) -> None:
+    """Refuse, before any work, a ``checkpoint_dir`` whose checkpoints training would delete.
+
+    The Trainer removes old ``checkpoint-*`` folders and a finished fit removes them all, so
+    a folder holding some that skcse did not write (no ``skcse-fit.json``) is refused.
+
+    Raises
+    ------
+    FileExistsError
+        If ``checkpoint_dir`` is a file, or holds checkpoint folders skcse did not write.
+    """
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if checkpoint_dir is None:
+        return
+    folder = Path(checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"checkpoint_dir={os.fspath(folder)!r} is a file, not a folder.")
+    if not folder.is_dir() or (folder / FINGERPRINT_FILE).is_file():
+        return
+    theirs = sorted(path.name for path in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+    if theirs:
+        raise FileExistsError(
+            f"checkpoint_dir={os.fspath(folder)!r} holds {len(theirs)} checkpoint folder(s) "
+            f"that skcse did not write (e.g. {theirs[0]!r}; no {FINGERPRINT_FILE}), which "
+            "training would delete. Choose a new or empty folder."
+        )
 
 
 def _resume_point(folder: Path | None, fingerprint: str | None) -> tuple[str | None, list[float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from types import MappingProxyType
 from typing import Any
 
@@ -29,6 +30,7 @@ from skcse._validation import (
     POOLINGS,
     PRECISIONS,
     check_texts,
+    user_stacklevel,
 )
 
 __all__ = ["SimCSEEncoder"]
@@ -41,6 +43,21 @@ _OUTPUT_PARAMS = ("pooling", "max_seq_length", "normalize", "precision", "backen
 _PARAMS_ADDED_LATER = MappingProxyType(
     {"backend": "torch", "quantize": False, "trainable_layers": None, "compute_alignment": False}
 )
+
+
+def _json_value(value: Any) -> Any:
+    """Return a parameter value as JSON can hold it.
+
+    Numpy scalars (a grid of ``np.arange``) and paths become Python numbers and strings; a
+    tuple becomes a list, as JSON has no tuple.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, tuple | list):
+        return [_json_value(item) for item in value]
+    return value
 
 
 def _check_max_seq_length(max_seq_length: int, model: Any) -> None:
@@ -157,7 +174,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ``checkpoint_steps`` steps, keeping the last. A later ``fit`` with the same
         parameters and data resumes from the last complete checkpoint and ends with the same
         weights as an uninterrupted fit; the checkpoints are removed when a fit finishes.
-        Checkpoints of other parameters or data are removed, with a warning.
+        Checkpoints of other parameters or data are removed, with a warning. A folder
+        holding ``checkpoint-*`` folders that skcse did not write is refused.
     checkpoint_steps : int, default=100
         Steps between checkpoints.
     group_by_length : bool, default=False
@@ -427,11 +445,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         )
         from skcse._backends import check_backend
         from skcse._recipes import resolve
-        from skcse._training import train_simcse
+        from skcse._training import check_checkpoint_dir, train_simcse
 
         self._check_beyond_constraints()
         # A missing extra is reported before the training it would otherwise follow.
         check_backend(self.backend, bool(self.quantize))
+        check_checkpoint_dir(self.checkpoint_dir)
         texts = check_texts(X)
         if len(texts) < 2 and self.epochs > 0 and self.max_steps != 0:
             raise ValueError(
@@ -451,7 +470,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             transformer = load_backbone(
                 self.model_name_or_path,
                 self.dropout,
-                max_seq_length=self.max_seq_length,
+                # A grid's numpy integer would reach sentence-transformers' JSON config.
+                max_seq_length=int(self.max_seq_length),
                 quiet=self.verbose == 0,
             )
             _check_max_seq_length(self.max_seq_length, transformer.auto_model)
@@ -656,7 +676,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             module = export_backend(self.model_[0], self.backend, quantize=key[1], bf16=bf16)
             self._exported = exported = (key, module)
         module = exported[1]
-        module.max_seq_length = self.max_seq_length
+        module.max_seq_length = int(self.max_seq_length)
         return sentence_transformer(module, self.pooling, self.normalize, "cpu")
 
     def _model_for_params(self):
@@ -669,7 +689,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         from skcse._backbone import sentence_transformer
 
         model = self.model_
-        model[0].max_seq_length = self.max_seq_length
+        model[0].max_seq_length = int(self.max_seq_length)
         if model[1].pooling_mode != self.pooling or (len(model) > 2) != bool(self.normalize):
             self.model_ = sentence_transformer(model[0], self.pooling, self.normalize, self.device_)
         return self.model_
@@ -737,6 +757,11 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         Raises
         ------
+        sklearn.exceptions.NotFittedError
+            If the encoder is not fitted.
+        ValueError
+            If a parameter set since fit is invalid, e.g. a ``max_seq_length`` longer than
+            the model's positions, which :meth:`load` would refuse; nothing is written.
         FileExistsError
             If ``path`` exists and ``overwrite`` is False, or it is not a folder written by
             skcse.
@@ -744,19 +769,30 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             If ``path`` cannot be written.
         OSError
             If writing fails.
+
+        Warns
+        -----
+        UserWarning
+            If ``random_state`` is a ``RandomState`` object, which JSON cannot hold: the
+            folder records ``random_state=None``.
         """
         from skcse import __version__
         from skcse._persistence import write_folder
 
         check_is_fitted(self, "model_")
+        # Refuse here what load would refuse, before anything is written.
         self._check_params()
-        params = self.get_params()
-        if params["model_name_or_path"] is not None:
-            params["model_name_or_path"] = os.fspath(params["model_name_or_path"])
-        if isinstance(params["random_state"], numbers.Integral):
-            params["random_state"] = int(params["random_state"])  # numpy integers too
-        else:
-            params["random_state"] = None  # a RandomState object has no JSON form
+        _check_max_seq_length(self.max_seq_length, self.model_[0].auto_model)
+        params = {name: _json_value(value) for name, value in self.get_params().items()}
+        if not isinstance(self.random_state, numbers.Integral | None):
+            warnings.warn(
+                f"random_state={self.random_state!r} has no JSON form: the saved encoder has "
+                "random_state=None, so a refit of the loaded one is not reproducible. Give an "
+                "int seed to save it.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+            params["random_state"] = None
         meta = {
             "skcse_version": __version__,
             "params": params,

@@ -691,6 +691,23 @@ def test_checkpoint_of_other_data_is_ignored_with_a_warning(
     assert list(ckpt.iterdir()) == []
 
 
+def test_checkpoints_skcse_did_not_write_are_refused_before_loading(tiny_bert, texts, tmp_path):
+    theirs = tmp_path / "outputs" / "checkpoint-500"
+    theirs.mkdir(parents=True)
+    (theirs / "model.safetensors").write_bytes(b"another tool's weights")
+    (tmp_path / "a-file").write_text("notes")
+    for folder, match in (
+        (theirs.parent, "1 checkpoint folder.* skcse did not write"),
+        (tmp_path / "a-file", "is a file, not a folder"),
+    ):
+        encoder = SimCSEEncoder(tiny_bert, checkpoint_dir=folder, **CHECKPOINTED)
+        with pytest.raises(FileExistsError, match=match):
+            encoder.fit(texts)
+        assert not hasattr(encoder, "model_")
+    assert (theirs / "model.safetensors").read_bytes() == b"another tool's weights"
+    assert (tmp_path / "a-file").read_text() == "notes"
+
+
 def test_fit_transform_remembers_the_training_embedding(tiny_bert, texts, monkeypatch):
     import skcse._backbone
 

@@ -363,6 +363,45 @@ def test_save_checks_the_location_before_writing(encoder, tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_save_refuses_what_load_would_refuse_before_writing(encoder, saved, tmp_path):
+    before = _snapshot(saved)
+    # 1000 tokens: transform and load refuse it for a model of 512 positions.
+    too_long = copy.deepcopy(encoder).set_params(max_seq_length=1000)
+    for target, overwrite in ((tmp_path / "new", False), (saved, True)):
+        with pytest.raises(ValueError, match="max_seq_length=1000 is longer than the 512"):
+            too_long.save(target, overwrite=overwrite)
+    assert not (tmp_path / "new").exists()
+    assert _snapshot(saved) == before
+
+
+def test_numpy_values_and_paths_of_a_grid_are_saved(encoder, texts, tmp_path):
+    # GridSearchCV's best_estimator_ holds the grid's values: numpy scalars, paths.
+    params = dict(
+        max_seq_length=np.int64(24),
+        temperature=np.float32(0.05),
+        normalize=np.bool_(True),
+        keep_range=(np.float64(0.5), 1.0),
+        checkpoint_dir=tmp_path / "checkpoints",
+        random_state=np.int64(3),
+    )
+    tuned = copy.deepcopy(encoder).set_params(**params)
+    tuned.save(tmp_path / "saved")
+    loaded = SimCSEEncoder.load(tmp_path / "saved")
+    got = loaded.get_params()
+    assert got["max_seq_length"] == 24 and got["random_state"] == 3 and got["normalize"] is True
+    assert got["temperature"] == pytest.approx(0.05)
+    assert tuple(got["keep_range"]) == (0.5, 1.0)
+    assert got["checkpoint_dir"] == os.fspath(tmp_path / "checkpoints")
+    np.testing.assert_allclose(loaded.transform(texts[:4]), tuned.transform(texts[:4]), atol=1e-6)
+
+
+def test_save_warns_that_a_random_state_object_is_not_kept(encoder, tmp_path):
+    seeded = copy.deepcopy(encoder).set_params(random_state=np.random.RandomState(0))
+    with pytest.warns(UserWarning, match="has no JSON form: the saved encoder has random_state"):
+        seeded.save(tmp_path / "saved")
+    assert SimCSEEncoder.load(tmp_path / "saved").random_state is None
+
+
 def _user_file(path: Path) -> None:
     path.write_text("my notes")
 
