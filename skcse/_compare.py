@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from skcse._io import atomic_write
+from skcse._io import atomic_write, check_writable
 from skcse._recipes import SENTENCE_TUNED, layers_trained, resolve
 from skcse._report import markdown_table
 
@@ -40,6 +40,8 @@ _MARKDOWN_MARK = "<!-- written by skcse compare -->"
 # embeddings are clustered again at this many seeds in all. Five, not three: the t-test's
 # critical value falls from 4.30 to 2.78, and one seed whose clustering collapsed weighs less.
 NOISE_SEEDS = 5
+# The largest random_state that numpy (and so UMAP) accepts.
+_MAX_SEED = 2**32 - 1
 # ... and the difference is beyond that noise when a paired t-test over the seeds rejects 0.
 NOISE_P_VALUE = 0.05
 _TITLES = {
@@ -65,9 +67,16 @@ def _scores(y: Sequence[Any], labels: np.ndarray) -> dict[str, float]:
 
 def _own_report(path: Path) -> bool:
     try:
-        return "stages" in json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError, TypeError):
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
         return False
+    # What run_compare writes: its stages, each with its scores.
+    stages = report.get("stages") if isinstance(report, dict) else None
+    return (
+        isinstance(stages, dict)
+        and set(stages) == set(STAGES)
+        and all(isinstance(stage, dict) and "v_measure" in stage for stage in stages.values())
+    )
 
 
 def _own_markdown(path: Path) -> bool:
@@ -184,10 +193,16 @@ def run_compare(
     Raises
     ------
     ValueError
-        Before any work, if ``n_jobs`` is 0 or not an int.
+        Before any work, if ``n_jobs`` is 0 or not an int, ``seed`` is out of range, or a
+        SimCSE setting is invalid (``trainable_layers`` is checked against the backbone
+        once it is loaded, before any embedding).
     FileExistsError
         Before any work, if ``output`` holds a file of the study's names that skcse did not
         write (see :func:`check_output`).
+    NotADirectoryError, PermissionError
+        Before any work, if ``output`` cannot be created.
+    OSError
+        Within seconds, if ``model`` or ``reference_model`` cannot be loaded.
     """
     from joblib import Parallel, delayed
     from sklearn.cluster import KMeans
@@ -202,8 +217,15 @@ def run_compare(
         not isinstance(n_jobs, Integral) or isinstance(n_jobs, bool) or n_jobs == 0
     ):
         raise ValueError(f"n_jobs must be None or a nonzero int (-1: all cores), got {n_jobs!r}")
+    # The seed noise clusters at seed, seed + 1, ...: each must be a valid random_state.
+    if not 0 <= seed <= _MAX_SEED - (NOISE_SEEDS - 1):
+        raise ValueError(
+            f"seed must be in [0, {_MAX_SEED - (NOISE_SEEDS - 1)}] (the seed noise also uses "
+            f"the {NOISE_SEEDS - 1} seeds after it), got {seed}"
+        )
     if output is not None:
         check_output(output)
+        check_writable(output)
     texts = list(texts)
     y = np.asarray(y)
     n_categories = len(np.unique(y))
@@ -211,26 +233,6 @@ def run_compare(
     embeddings: dict[str, np.ndarray] = {}
     labels: dict[str, np.ndarray] = {}
     verbose = int(progress)
-
-    def timed(fn):
-        start = time.perf_counter()
-        result = fn()
-        return result, time.perf_counter() - start
-
-    say(f"[1/3] {_TITLES['baseline']}: embedding {len(texts)} texts")
-    base = SimCSEEncoder(model, epochs=0, random_state=seed, verbose=verbose)
-    embeddings["baseline"], t_embed = timed(lambda: base.fit_transform(texts))
-    kmeans = KMeans(n_clusters=n_categories, n_init=10, random_state=seed)
-    labels["baseline"], t_cluster = timed(lambda: kmeans.fit_predict(embeddings["baseline"]))
-    stages["baseline"] = {"seconds": {"embed": t_embed, "cluster": t_cluster}}
-
-    # The report records the values that "auto" stands for.
-    recipe = resolve(augment, learning_rate, trainable_layers)
-    say(
-        f"[2/3] {_TITLES['simcse']}: training {epochs} epoch(s), augment={augment!r}, "
-        f"learning_rate={recipe['learning_rate']:g}, "
-        f"{layers_trained(recipe['trainable_layers'])}"
-    )
     encoder = SimCSEEncoder(
         model,
         epochs=epochs,
@@ -240,6 +242,36 @@ def run_compare(
         compute_alignment=True,  # the report shows them
         random_state=seed,
         verbose=verbose,
+    )
+    encoder._check_params()
+    # The report records the values that "auto" stands for.
+    recipe = resolve(augment, learning_rate, trainable_layers)
+    # Both models are loaded first, so that a name that cannot be loaded fails in seconds.
+    say("loading the models")
+    base = SimCSEEncoder(model, epochs=0, random_state=seed, verbose=verbose).fit(texts[:1])
+    SimCSEEncoder._check_trainable_layers(
+        recipe["trainable_layers"], base.model_[0].auto_model, auto=trainable_layers == "auto"
+    )
+    same = reference_model == model
+    if not same:
+        ref = SimCSEEncoder(reference_model, epochs=0, random_state=seed, verbose=verbose)
+        ref.fit(texts[:1])
+
+    def timed(fn):
+        start = time.perf_counter()
+        result = fn()
+        return result, time.perf_counter() - start
+
+    say(f"[1/3] {_TITLES['baseline']}: embedding {len(texts)} texts")
+    embeddings["baseline"], t_embed = timed(lambda: base.transform(texts))
+    kmeans = KMeans(n_clusters=n_categories, n_init=10, random_state=seed)
+    labels["baseline"], t_cluster = timed(lambda: kmeans.fit_predict(embeddings["baseline"]))
+    stages["baseline"] = {"seconds": {"embed": t_embed, "cluster": t_cluster}}
+
+    say(
+        f"[2/3] {_TITLES['simcse']}: training {epochs} epoch(s), augment={augment!r}, "
+        f"learning_rate={recipe['learning_rate']:g}, "
+        f"{layers_trained(recipe['trainable_layers'])}"
     )
     _, t_train = timed(lambda: encoder.fit(texts))
     embeddings["simcse"], t_embed = timed(lambda: encoder.transform(texts))
@@ -260,12 +292,10 @@ def run_compare(
     }
 
     say(f"[3/3] {_TITLES['reference']}: embedding")
-    same = reference_model == model
     if same:
         embeddings["reference"], t_embed = embeddings["baseline"], 0.0
     else:
-        ref = SimCSEEncoder(reference_model, epochs=0, random_state=seed, verbose=verbose)
-        embeddings["reference"], t_embed = timed(lambda: ref.fit_transform(texts))
+        embeddings["reference"], t_embed = timed(lambda: ref.transform(texts))
     stages["reference"] = {"seconds": {"embed": t_embed}}
 
     # Every UMAP + HDBSCAN run at once: the stages' own, the seed noise's (SimCSE's and the

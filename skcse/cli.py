@@ -327,6 +327,11 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     from skcse.describe import describe_clusters
     from skcse.pipeline import make_cluster_pipeline
 
+    if args.label_column == "cluster":
+        raise UsageError(
+            "--label-column cluster: the output's column 'cluster' holds the clusters found; "
+            "rename the label column in the input"
+        )
     texts, labels = _read_input(args.input, args.column, args.encoding, args.label_column)
     if args.min_cluster_size is not None and args.min_cluster_size < 2:
         raise UsageError(f"--min-cluster-size must be at least 2, got {args.min_cluster_size}")
@@ -335,7 +340,8 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--describe {args.describe} must end in .csv or .json, the formats it writes"
             )
-        if Path(args.describe).absolute() == Path(args.output).absolute():
+        # resolve() follows links and "..", so two spellings of one file are one file.
+        if Path(args.describe).resolve() == Path(args.output).resolve():
             raise UsageError(f"--describe and --output are the same file, {args.output}")
     if args.embeddings:
         X = _load_embeddings(args.embeddings, len(texts), args.input)
@@ -564,10 +570,12 @@ def _os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return f"{message}; free some space on that disk or write elsewhere"
     # A path that does not exist was being created: a write, not a read, was refused.
+    if exc.filename is None:
+        return message
     refused = exc.errno == errno.EROFS or (
         exc.errno in (errno.EACCES, errno.EPERM) and not Path(exc.filename).exists()
     )
-    if exc.filename is None or not refused:
+    if not refused:
         return message
     from huggingface_hub.constants import HF_HOME
 

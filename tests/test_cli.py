@@ -101,7 +101,10 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
 def test_compare_replaces_only_its_own_report_and_plots(tmp_path):
     from skcse._compare import check_output
 
-    (tmp_path / "report.json").write_text(json.dumps({"stages": {}}))
+    earlier = {
+        "stages": {stage: {"v_measure": 0.4} for stage in ("baseline", "simcse", "reference")}
+    }
+    (tmp_path / "report.json").write_text(json.dumps(earlier))
     (tmp_path / "report.md").write_text("<!-- written by skcse compare -->\n\n| old |\n")
     (tmp_path / "umap_simcse.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 8)
     assert check_output(tmp_path) == tmp_path  # an earlier run's files are replaced
@@ -112,6 +115,12 @@ def test_compare_replaces_only_its_own_report_and_plots(tmp_path):
     (tmp_path / "report.md").write_text("# My notes\n")
     with pytest.raises(FileExistsError, match="report.md was not written by skcse"):
         check_output(tmp_path)
+    (tmp_path / "report.md").unlink()
+    # A JSON of the user's that merely mentions stages is theirs.
+    for theirs in ('"all stages passed"', '{"stages": ["build", "test"]}', '{"stages": {}}'):
+        (tmp_path / "report.json").write_text(theirs)
+        with pytest.raises(FileExistsError, match="report.json was not written by skcse"):
+            check_output(tmp_path)
 
 
 def test_fit_embed_cluster_round_trip(corpus, tiny_bert, tmp_path, capsys):
@@ -363,6 +372,27 @@ BAD_INPUT = [
         "is a file",
         ["notes"],
     ),
+    (
+        ["compare", "--data", "{csv}", "--n-samples", "96", "--augment", "bogus"]
+        + ["--output", "{tmp}/o", "--quiet"],
+        2,
+        "The 'augment' parameter of SimCSEEncoder",
+        [],
+    ),
+    (
+        ["compare", "--data", "{csv}", "--n-samples", "96", "--seed", "4294967295"]
+        + ["--output", "{tmp}/o", "--quiet"],
+        2,
+        "seed must be in [0, 4294967291]",
+        [],
+    ),
+    (
+        ["compare", "--data", "{csv}", "--n-samples", "96", "--output", "{notes}/report"]
+        + ["--quiet"],
+        2,
+        "is a file, not a folder",
+        ["notes"],
+    ),
     (["fit", "{txt}", "--output", "{tmp}", "--quiet"], 2, "already exists", []),
     (
         ["fit", "{txt}", "--output", "{tmp}", "--overwrite", "--quiet"],
@@ -396,6 +426,21 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert message in _error_line(capsys)
     # Nothing replaced, touched or left behind (no partial output, no temporary file).
     assert _snapshot(tmp_path) == before
+
+
+def test_compare_loads_both_models_before_any_embedding(corpus, tiny_bert, tmp_path, capsys):
+    csv, _ = corpus
+    argv = ["compare", "--data", str(csv), "--n-samples", "96", "--model", tiny_bert]
+    argv += ["--reference-model", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "o")]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "no-such-model" in captured.err.strip().splitlines()[-1]
+    assert "[1/3]" not in captured.out and not (tmp_path / "o").exists()
+    # A layer count the backbone lacks, once it is loaded.
+    assert main([*argv[:7], "--trainable-layers", "99", "--output", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert "trainable_layers=99, but this backbone has 2 layers" in captured.err
+    assert "[1/3]" not in captured.out
 
 
 def test_rows_are_kept_in_order(tiny_bert, tmp_path, capsys):
@@ -652,6 +697,25 @@ def test_cluster_without_labels_prints_and_writes_the_description(corpus, tmp_pa
     assert "already exists; pass --overwrite" in _error_line(capsys)
 
 
+def test_label_column_named_cluster_is_refused_before_any_work(corpus, tmp_path, capsys):
+    files = _workspace(corpus, tmp_path)
+    frame = pd.read_csv(files["csv"]).rename(columns={"Cat1": "cluster"})
+    frame.to_csv(files["csv"], index=False)
+    before = _snapshot(tmp_path)
+    # The true labels would have replaced the clusters found in the output's column.
+    assert main(_cluster_argv(files, "--overwrite", "--label-column", "cluster")) == 2
+    assert "the output's column 'cluster' holds the clusters found" in _error_line(capsys)
+    assert _snapshot(tmp_path) == before
+
+
+def test_an_os_error_without_a_file_name_is_one_line():
+    from skcse.cli import _os_error
+
+    # multiprocessing's semaphores raise this when /dev/shm cannot be written.
+    error = PermissionError(errno.EACCES, "Permission denied")
+    assert _os_error(error) == "[Errno 13] Permission denied"
+
+
 def test_cluster_with_labels_prints_no_description(corpus, tmp_path, capsys):
     files = _workspace(corpus, tmp_path)
     assert main(_cluster_argv(files, "--overwrite", "--label-column", "Cat1")) == 0
@@ -665,6 +729,7 @@ def test_cluster_with_labels_prints_no_description(corpus, tmp_path, capsys):
         ("notes", "notes.csv is not a cluster description written by --describe, so it is not"),
         ("vectors", "--describe .*vectors.npy must end in .csv or .json"),
         ("labels", "--describe and --output are the same file"),
+        ("labels_spelled_otherwise", "--describe and --output are the same file"),
         ("csv", "--describe .*reviews.csv is the input"),
         ("study_report", "report.json is not a cluster description"),
     ],
@@ -676,6 +741,7 @@ def test_describe_refuses_to_destroy_data_before_any_work(
 
     files = _workspace(corpus, tmp_path)
     files["study_report"] = files["study"] / "report.json"
+    files["labels_spelled_otherwise"] = files["userdir"] / ".." / files["labels"].name
     before = _snapshot(tmp_path)
     assert main(_cluster_argv(files, "--overwrite", "--describe", str(files[target]))) == 2
     assert re.search(message, _error_line(capsys))
