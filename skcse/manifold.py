@@ -354,8 +354,8 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     f"n_components) = ({n_samples}, {n_components})."
                 )
             return
-        needed = {"spectral": n_components + 2, "tswspectral": n_components + 2}
-        needed["pca"] = n_components
+        spectral = n_components + 2
+        needed = {"spectral": spectral, "tswspectral": spectral, "pca": n_components}
         if n_samples < needed.get(init, 0):
             raise ValueError(
                 f"init={init!r} with n_components={n_components} needs at least "
