@@ -181,7 +181,8 @@ def load_backbone(
                     "dtype": torch.float32,
                     "use_safetensors": True if safetensors_only else None,
                 },
-                max_seq_length=max_seq_length,
+                # A grid's numpy integer would reach the tokenizer's JSON, which pickling writes.
+                max_seq_length=None if max_seq_length is None else int(max_seq_length),
             )
     except OSError as exc:
         # The advice comes first: the command line shows only the first line of an error.

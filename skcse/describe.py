@@ -206,7 +206,8 @@ def describe_clusters(
         typical = members[np.argsort(-similarity[members, k], kind="stable")]
         rows.append(
             {
-                "cluster": cluster.item(),
+                # Python scalars: numpy's as plain numbers, an object array's as they are.
+                "cluster": cluster.item() if isinstance(cluster, np.generic) else cluster,
                 "size": len(members),
                 "terms": terms[top].tolist(),
                 "texts": _distinct_top(typical, texts, n_texts),

@@ -470,8 +470,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             transformer = load_backbone(
                 self.model_name_or_path,
                 self.dropout,
-                # A grid's numpy integer would reach sentence-transformers' JSON config.
-                max_seq_length=int(self.max_seq_length),
+                max_seq_length=self.max_seq_length,
                 quiet=self.verbose == 0,
             )
             _check_max_seq_length(self.max_seq_length, transformer.auto_model)
@@ -485,9 +484,10 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             history, resumed_from = train_simcse(
                 model,
                 texts,
-                batch_size=self.batch_size,
-                epochs=self.epochs,
-                max_steps=self.max_steps,
+                # Python ints: torch's samplers refuse a grid's numpy integers.
+                batch_size=int(self.batch_size),
+                epochs=int(self.epochs),
+                max_steps=None if self.max_steps is None else int(self.max_steps),
                 learning_rate=recipe["learning_rate"],
                 weight_decay=self.weight_decay,
                 warmup_ratio=self.warmup_ratio,
@@ -502,7 +502,7 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 compute_alignment=bool(self.compute_alignment),
                 gather_negatives=bool(self.gather_negatives),
                 checkpoint_dir=self.checkpoint_dir,
-                checkpoint_steps=self.checkpoint_steps,
+                checkpoint_steps=int(self.checkpoint_steps),
                 # Hashing the texts is only worth it when a checkpoint may be resumed.
                 fingerprint=None if self.checkpoint_dir is None else self._fingerprint(texts),
                 progress=self.verbose > 0,

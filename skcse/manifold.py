@@ -327,11 +327,14 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # umap's random layout needs 3 points; with fewer it fails in its own internals.
         X = validate_data(self, X, ensure_min_samples=3)
         self._check_init(X.shape[0])
-        # umap adds keys to tqdm_kwds in place; copies keep this estimator's parameters as set.
-        params = {
-            name: dict(value) if isinstance(value, dict) else value
-            for name, value in self.get_params().items()
-        }
+        params = self.get_params()
+        for name, value in params.items():
+            if isinstance(value, dict):
+                # umap adds keys to tqdm_kwds in place: a copy keeps the parameter as set.
+                params[name] = dict(value)
+            elif isinstance(value, np.generic):
+                # umap checks isinstance(value, int | float), which a grid's numpy values fail.
+                params[name] = value.item()
         if params["random_state"] is not None:
             # umap runs seeded fits on one thread anyway, and warns about it on every fit.
             params["n_jobs"] = 1

@@ -55,6 +55,20 @@ def test_terms_are_the_top_c_tf_idf_terms():
     ]
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [list, lambda labels: np.array(labels, dtype=object), pd.Series, pd.Categorical],
+    ids=["list", "object array", "Series", "Categorical"],
+)
+def test_string_labels_in_any_container_name_the_clusters(wrap):
+    names = ["beans" if label == 0 else "pets" if label == 1 else "other" for label in LABELS]
+    description = describe_clusters(TEXTS, wrap(names))
+    assert description["cluster"].tolist() == ["beans", "other", "pets"]
+    assert all(isinstance(name, str) for name in description["cluster"])
+    by_name = dict(zip(description["cluster"], description["terms"], strict=True))
+    assert by_name["beans"][0] == "coffee" and by_name["pets"][0] == "dog"
+
+
 def test_one_row_per_cluster_with_noise_last():
     description = describe_clusters(TEXTS, LABELS)
     assert list(description.columns) == ["cluster", "size", "terms", "texts"]

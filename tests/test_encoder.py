@@ -691,6 +691,17 @@ def test_checkpoint_of_other_data_is_ignored_with_a_warning(
     assert list(ckpt.iterdir()) == []
 
 
+def test_a_grids_numpy_values_fit_and_pickle_again_and_again(tiny_bert, texts):
+    # GridSearchCV's best_estimator_ holds numpy scalars from np.arange; joblib.Memory
+    # unpickles it once before the user pickles it again.
+    numpy = dict(batch_size=np.int64(8), max_seq_length=np.int64(32), max_steps=np.int64(2))
+    encoder = SimCSEEncoder(tiny_bert, precision="fp32", random_state=0, **numpy).fit(texts)
+    again = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(encoder))))
+    plain = dict(batch_size=8, max_seq_length=32, max_steps=2)
+    expected = SimCSEEncoder(tiny_bert, precision="fp32", random_state=0, **plain).fit(texts)
+    np.testing.assert_array_equal(again.transform(texts), expected.transform(texts))
+
+
 def test_checkpoints_skcse_did_not_write_are_refused_before_loading(tiny_bert, texts, tmp_path):
     theirs = tmp_path / "outputs" / "checkpoint-500"
     theirs.mkdir(parents=True)

@@ -211,6 +211,14 @@ def test_clone_get_and_set_params(data, fitted):
     assert fitted.embedding_.shape == (200, 2)
 
 
+def test_a_grids_numpy_values_reach_umap_as_python_numbers(data):
+    # GridSearchCV over np.arange gives numpy scalars; umap checks isinstance(value, int).
+    numpy = UMAP(n_epochs=np.int64(20), disconnection_distance=np.float32(5.0), random_state=0)
+    plain = UMAP(n_epochs=20, disconnection_distance=5.0, random_state=0)
+    np.testing.assert_array_equal(numpy.fit_transform(data[0]), plain.fit_transform(data[0]))
+    assert type(numpy.n_epochs) is np.int64  # the parameter stays as it was set
+
+
 def test_feature_names_and_pandas_output(data):
     X, _ = data
     reducer = UMAP(n_components=3, **FAST).set_output(transform="pandas")
