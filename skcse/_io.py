@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EncodingError", "atomic_write", "check_writable", "read_table"]
+__all__ = ["EncodingError", "apply_umask", "atomic_write", "check_writable", "read_table"]
 
 
 @contextlib.contextmanager
@@ -46,6 +47,39 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    # Linux reports the umask without changing it; setting it to read it back, the fallback,
+    # briefly changes it for every thread of the process.
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"^Umask:\s*([0-7]+)$", status, re.MULTILINE)[1], 8)
+    except (OSError, TypeError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return umask
+
+
+def apply_umask(path: str | os.PathLike[str]) -> None:
+    """Give a file, or a folder and all it holds, the modes a new one gets under the umask.
+
+    Temporary files and folders are private (``mkdtemp``, ``NamedTemporaryFile``); what is
+    moved from them into place is meant to be shared like any file the user writes.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file or a folder.
+    """
+    umask = _umask()
+    if not os.path.isdir(path):
+        os.chmod(path, 0o666 & ~umask)
+        return
+    for root, _, files in os.walk(path):
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skcse._backbone import transformers_quiet
-from skcse._io import check_writable
+from skcse._io import apply_umask, check_writable
 from skcse._validation import user_stacklevel
 
 __all__ = [
@@ -155,7 +155,7 @@ def write_folder(
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         _write_model(model, staging, target)
-        _apply_umask(staging)
+        apply_umask(staging)
         _write_json(staging / META_FILE, {**meta, MANIFEST_KEY: _manifest(staging)})
         _swap_in(staging, target)
     except BaseException:
@@ -340,28 +340,6 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object, got a {type(data).__name__}.")
     return data
-
-
-def _umask() -> int:
-    # Linux reports the umask without changing it; setting it to read it back, the fallback,
-    # briefly changes it for every thread of the process.
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(re.search(r"^Umask:\s*([0-7]+)$", status, re.MULTILINE)[1], 8)
-    except (OSError, TypeError):
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return umask
-
-
-def _apply_umask(folder: Path) -> None:
-    # mkdtemp makes a private folder, and writers may use private temporary files; the saved
-    # model is meant to be shared like any file the user writes.
-    umask = _umask()
-    for root, _, files in os.walk(folder):
-        os.chmod(root, 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def _sha256(path: Path) -> str:

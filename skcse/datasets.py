@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 
-from skcse._io import read_table
+from skcse._io import apply_umask, read_table
 
 __all__ = [
     "AMAZON_REVIEWS_FILENAME",
@@ -161,10 +161,14 @@ def load_amazon_reviews(
         If ``path`` or ``SKCSE_DATA`` names a file that does not exist, or if the file is
         missing from the data home and ``download=False``.
     IsADirectoryError
-        If ``path`` names a folder rather than a file.
+        If ``path``, or the file's place in the data home, is a folder rather than a file.
+    NotADirectoryError
+        If the data home is a file.
     DownloadError
-        If the download fails (offline, HTTP error, truncated or not the reviews CSV). It is
-        an ``OSError``; nothing is left under the final file name.
+        If the download fails (offline, HTTP error, truncated, damaged or not the reviews
+        CSV: the whole file is read before it is kept). It is an ``OSError``; nothing is left
+        under the final file name. A server that closes early without announcing the length
+        cannot be told from one that sent everything, if the cut falls between rows.
     ValueError
         If ``level`` is not 1, 2 or 3, ``n_samples`` is not a positive int or exceeds the
         number of usable rows, or the file is empty, not a CSV, lacks a required column or
@@ -189,7 +193,13 @@ def load_amazon_reviews(
 
     file = _locate(path, data_home=data_home, download=download, progress=progress)
     # The reader of the command line too: every row, as strings, "NA" kept as a text.
-    frame = read_table(file, (_TEXT, target_col), kind="csv")
+    try:
+        frame = read_table(file, (_TEXT, target_col), kind="csv")
+    except ValueError as exc:
+        if file != get_data_home(data_home) / AMAZON_REVIEWS_FILENAME:
+            raise
+        # A download is checked before it is kept, so the cached copy changed since.
+        raise type(exc)(f"{exc} Delete {file} to download it again.") from None
 
     n_read = len(frame)
     # A text or label that is only whitespace carries no information either.
@@ -275,6 +285,15 @@ def _locate(
     file = get_data_home(data_home) / AMAZON_REVIEWS_FILENAME
     if file.is_file():
         return file
+    if file.exists():
+        raise IsADirectoryError(
+            f"{file} is a folder, where the downloaded reviews file belongs; move it away."
+        )
+    if file.parent.exists() and not file.parent.is_dir():
+        raise NotADirectoryError(
+            f"The data home {file.parent} is a file, not a folder; set {_DATA_HOME_ENV} or "
+            "pass data_home= to name a folder."
+        )
     if not download:
         raise FileNotFoundError(
             f"{file} does not exist and download=False. Pass download=True to fetch it from "
@@ -340,6 +359,13 @@ def _download(url: str, dest: Path, *, progress: bool | None) -> None:
         header = header.lstrip("\ufeff").strip()
         if not {_TEXT, "Cat1"} <= {c.strip().strip('"') for c in header.split(",")}:
             raise _download_error(url, dest, f"not the reviews CSV; first line: {header[:80]!r}")
+        # The whole file is read once before it is kept, as every later call reads it: a
+        # body cut inside a row, or a header without rows, never reaches the cache.
+        try:
+            read_table(Path(fetched), (_TEXT, "Cat1"), kind="csv")
+        except ValueError as exc:
+            raise _download_error(url, dest, f"the file is damaged or incomplete: {exc}") from None
+        apply_umask(fetched)  # fetch_file's temporary file is private
         os.replace(fetched, dest)
     say(f"Downloaded {dest.name}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import os
 import socket
+import stat
 import threading
 import time
 import urllib.error
@@ -472,6 +473,44 @@ def test_truncated_download_leaves_nothing(server, tmp_path):
         load_amazon_reviews(data_home=tmp_path)
     assert os.listdir(tmp_path) == []
     assert len(server.paths) == 1 + skcse.datasets._RETRIES
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # The body ends inside a quoted text, with a length that says it is complete.
+        pytest.param(lambda csv: csv + 'title,"a review cut sh', "EOF", id="cut"),
+        pytest.param(lambda csv: HEADER + "\n", "no rows", id="header-only"),
+    ],
+)
+def test_a_damaged_download_is_not_kept(server, tmp_path, body, reason):
+    server.body = body(synthetic_csv()).encode()
+    with pytest.raises(DownloadError, match=f"damaged or incomplete: .*{reason}"):
+        load_amazon_reviews(data_home=tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_downloaded_file_follows_the_umask_and_a_later_damage_says_what_to_do(server, tmp_path):
+    old = os.umask(0o022)
+    try:
+        load_amazon_reviews(data_home=tmp_path)
+    finally:
+        os.umask(old)
+    cached = tmp_path / AMAZON_REVIEWS_FILENAME
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o644  # fetch_file's own file is 0o600
+    cached.write_text(HEADER + "\n")
+    with pytest.raises(ValueError, match=f"Delete {cached} to download it again"):
+        load_amazon_reviews(data_home=tmp_path)
+
+
+def test_a_data_home_that_is_a_file_or_holds_a_folder_is_named(server, tmp_path):
+    (tmp_path / "file").write_text("notes")
+    with pytest.raises(NotADirectoryError, match="data home .*file is a file, not a folder"):
+        load_amazon_reviews(data_home=tmp_path / "file")
+    (tmp_path / "home" / AMAZON_REVIEWS_FILENAME).mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match="is a folder, where the downloaded reviews"):
+        load_amazon_reviews(data_home=tmp_path / "home")
+    assert server.paths == []
 
 
 def test_stalled_server_times_out_and_leaves_the_default_timeout(server, monkeypatch, tmp_path):
