@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import resource
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +89,48 @@ class Corpus:
     targets: dict[str, np.ndarray]
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: an int of at least 1 (a negative count would slice from the end)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive int")
+    return number
+
+
+def json_out(value: str) -> Path:
+    """An argparse type for ``--out``: a ``.json`` path, so that its ``.md`` is another file."""
+    if not value.endswith(".json"):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} must end in .json: the Markdown table is written beside it, with .md"
+        )
+    return Path(value)
+
+
+def write_report(out: Path, report: Any, markdown: str | None = None) -> None:
+    """Write ``report`` as JSON to ``out`` and ``markdown`` beside it (``.md``), each atomically.
+
+    A run killed while writing leaves the earlier file or none, never half of one.
+    """
+    from skcse._io import atomic_write
+
+    pairs = [(out, json.dumps(report, indent=1) + "\n")]
+    if markdown is not None:
+        pairs.append((out.with_suffix(".md"), markdown.rstrip("\n") + "\n"))
+    for path, text in pairs:
+        with atomic_write(path) as handle:
+            handle.write(text.encode("utf-8"))
+
+
+def check_distinct_corpora(parser: argparse.ArgumentParser, corpora: list[Corpus]) -> None:
+    """Refuse two corpora of one name: their runs and rows are kept by name."""
+    names = [corpus.name for corpus in corpora]
+    if len(set(names)) < len(names):
+        parser.error(f"two corpora share a name, and would share their runs: {names}")
+
+
 def corpus_spec(value: str) -> str:
     """Check a ``--corpus`` value: a name of :data:`CORPORA` or ``PATH.csv:TEXT:LABEL``."""
     if value in CORPORA or len(value.rsplit(":", 2)) == 3:
@@ -113,7 +157,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser, *, n: int | None, n_he
         "../shared/data/corpora beside the checkout)",
     )
     parser.add_argument("--data", default=None, help="reviews CSV (default: SKCSE_DATA)")
-    parser.add_argument("--n", type=int, default=n, help=n_help)
+    parser.add_argument("--n", type=positive_int, default=n, help=n_help)
 
 
 def load_corpus(

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import cpu_name, peak_rss_mib, row_cosines
+from _common import cpu_name, json_out, peak_rss_mib, positive_int, row_cosines, write_report
 
 
 def load_texts(data: str | None, n: int | None) -> list[str]:
@@ -254,11 +254,13 @@ def markdown(report: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="reviews CSV (default: SKCSE_DATA)")
-    parser.add_argument("--n", type=int, default=None, help="reviews to embed (default: all)")
-    parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--n", type=positive_int, default=None, help="reviews to embed (default: all)"
+    )
+    parser.add_argument("--partitions", type=positive_int, default=8)
+    parser.add_argument("--workers", type=positive_int, default=2)
     parser.add_argument("--model", default=None, help="backbone (default: the embedded one)")
-    parser.add_argument("--out", default="bench_dask.json")
+    parser.add_argument("--out", type=json_out, default="bench_dask.json")
     parser.add_argument("--smoke", action="store_true", help="a few texts, to prove it runs")
     parser.add_argument("--child-single", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--vectors", help=argparse.SUPPRESS)
@@ -287,9 +289,7 @@ def main() -> None:
             report["min_row_cosine"].append(float(row_cosines(single, vectors).min()))
     table = markdown(report)
     print(table)
-    out = Path(args.out)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(table)
+    write_report(args.out, report, table)
 
 
 if __name__ == "__main__":

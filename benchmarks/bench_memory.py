@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+from _common import json_out, peak_rss_mib, positive_int, write_report
 
 
 def child(n: int, data: str | None) -> dict:
@@ -29,14 +26,14 @@ def child(n: int, data: str | None) -> dict:
     titles = [t for t in load_amazon_reviews(data).frame["Title"].dropna() if str(t).strip()]
     texts = [titles[i % len(titles)] for i in range(n)]
     encoder = SimCSEEncoder(epochs=0).fit(texts[:2])
-    before = _peak_mb()
+    before = peak_rss_mib()
     start = time.perf_counter()
     X = encoder.transform(texts)
     seconds = time.perf_counter() - start
     return {
         "n_texts": n,
         "peak_rss_mb_before_transform": round(before, 1),
-        "peak_rss_mb": round(_peak_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mib(), 1),
         "output_mb": round(X.nbytes / 2**20, 1),
         "seconds": round(seconds, 1),
         "texts_per_second": round(n / seconds, 1),
@@ -45,12 +42,12 @@ def child(n: int, data: str | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--data", default=os.environ.get("SKCSE_DATA"))
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=json_out, help="write the results here")
+    parser.add_argument("--child", type=positive_int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
+    if args.child is not None:
         print(json.dumps(child(args.child, args.data)))
         return
     from skcse._report import markdown_table
@@ -84,8 +81,7 @@ def main() -> None:
             f"peak RSS grows by {growth:.0f} MB from {rows[0]['n_texts']} to {rows[-1]['n_texts']}"
         )
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+        write_report(args.json, rows)
 
 
 if __name__ == "__main__":

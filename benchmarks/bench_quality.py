@@ -50,9 +50,12 @@ from _common import (
     GRID_MIN_SAMPLES,
     GRID_NEIGHBORS,
     add_corpus_arguments,
+    check_distinct_corpora,
     cluster_grid,
     cpu_name,
+    json_out,
     load_corpus,
+    write_report,
 )
 
 COLUMNS = ("kmeans_raw", "umap_hdbscan", "umap_kmeans", "tuned")
@@ -425,7 +428,7 @@ def main() -> None:
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--model", default=None, help="backbone (default: the embedded MiniLM)")
     parser.add_argument("--no-grid", action="store_true", help="skip the tuned column")
-    parser.add_argument("--out", default="bench_quality.json")
+    parser.add_argument("--out", type=json_out, default="bench_quality.json")
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -435,8 +438,9 @@ def main() -> None:
     # Some grid candidates find no cluster at all; they score 0, which is the right verdict.
     warnings.filterwarnings("ignore", message="HDBSCAN found no cluster")
 
-    from skcse._io import atomic_write
-
+    unknown = set(args.rows) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown --rows {sorted(unknown)}; choose from {list(ROWS)}")
     rows = {name: ROWS[name] for name in args.rows}
     rows.update(parse_row(spec) for spec in args.row)
     common: dict[str, Any] = {"max_seq_length": args.max_seq_length}
@@ -457,11 +461,9 @@ def main() -> None:
         )
         for spec in args.corpus or ["reviews"]
     ]
-    names = [corpus.name for corpus in corpora]
-    if len(set(names)) < len(names):
-        parser.error(f"two corpora share a name, and would share their runs: {names}")
+    check_distinct_corpora(parser, corpora)
 
-    out = Path(args.out)
+    out = args.out
     report = read_report(out)
     # Runs merge by corpus name: refuse to mix two samples of one corpus in one table.
     for corpus in corpora:
@@ -515,12 +517,7 @@ def main() -> None:
                     },
                 )
                 # Written after every run, so an interrupted benchmark keeps what it measured.
-                for path, text in (
-                    (out, json.dumps(report, indent=1) + "\n"),
-                    (out.with_suffix(".md"), markdown(report)),
-                ):
-                    with atomic_write(path) as handle:
-                        handle.write(text.encode())
+                write_report(out, report, markdown(report))
     print(markdown(report))
 
 

@@ -47,13 +47,21 @@ import time
 import warnings
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
-from _common import cpu_name, hardware_path, peak_rss_mib, row_cosines
+from _common import (
+    cpu_name,
+    hardware_path,
+    json_out,
+    peak_rss_mib,
+    positive_int,
+    row_cosines,
+    write_report,
+)
 
 BATCH, MAX_LEN, TEMPERATURE, LR = 64, 128, 0.05, 3e-5
+PARTS = ("fit", "steady", "transform", "scaling", "grid", "backends", "ceiling")
 
 
 def load_reviews(data: str | None) -> tuple[list[str], list[str]]:
@@ -92,8 +100,10 @@ def native_bf16(device: str) -> bool:
 def machine(device: str) -> str:
     cpu, path = cpu_name(), hardware_path(device)
     if path == "fp32/AVX2 path":
+        # Emulated only where the caps hide bf16 units the CPU has.
+        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
         capped = all(os.environ.get(k) == v for k, v in AVX2_ENV.items())
-        path += " (emulated: " if capped else " ("
+        path += " (emulated: " if capped and native else " ("
         path += f"torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
     text = (
         f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {path}; "
@@ -612,15 +622,17 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="reviews CSV (default: SKCSE_DATA)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default=None, help="backbone (default: the embedded one)")
-    parser.add_argument("--transform-texts", type=int, default=2000, help="texts in part (b)")
-    parser.add_argument("--steps", type=int, default=8, help="optimizer steps in part (a)")
-    parser.add_argument("--seeds", type=int, default=20, help="UMAP seeds in part (f)")
-    parser.add_argument("--out", default="bench_speed.json")
+    parser.add_argument(
+        "--transform-texts", type=positive_int, default=2000, help="texts in part (b)"
+    )
+    parser.add_argument("--steps", type=positive_int, default=8, help="optimizer steps in part (a)")
+    parser.add_argument("--seeds", type=positive_int, default=20, help="UMAP seeds in part (f)")
+    parser.add_argument("--out", type=json_out, default="bench_speed.json")
     parser.add_argument("--smoke", action="store_true", help="toy sizes, to prove it runs")
     parser.add_argument(
         "--parts",
-        default="fit,steady,transform,scaling,grid,backends,ceiling",
-        help="comma-separated parts to run",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {', '.join(PARTS)}; 'none' for the machine line",
     )
     parser.add_argument(
         "--emulate-avx2",
@@ -632,6 +644,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--max-len", type=int, default=MAX_LEN, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    parts = set(args.parts.split(",")) - {"none"}
+    if parts - set(PARTS):
+        parser.error(f"unknown --parts {sorted(parts - set(PARTS))}; choose from {list(PARTS)}")
     if args.emulate_avx2 and any(os.environ.get(k) != v for k, v in AVX2_ENV.items()):
         # torch reads both caps when it loads, so the script starts again under them.
         argv = [sys.executable, *sys.argv]
@@ -652,7 +667,6 @@ def main() -> None:
         sizes, lengths, small, n_grid = [1000, 4000, len(texts)], [64, 128, 256], 1000, 1000
     report = {"machine": machine(args.device), "device": args.device, "smoke": args.smoke}
     print(report["machine"], flush=True)
-    parts = set(args.parts.split(","))
     if "fit" in parts:
         print(f"(a) fit, {steps} steps of {BATCH} pairs, max_seq_length {MAX_LEN}", flush=True)
         report["fit"] = {
@@ -684,10 +698,8 @@ def main() -> None:
         report["ceiling"] = part_ceiling(texts[:n_transform], repeats)
     text = markdown(report)
     print("\n" + text)
-    out = Path(args.out)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_report(args.out, report, text)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
 def fit_table(rows: list[dict], unit: str, speed: Callable[[dict], str]) -> str:

@@ -32,10 +32,13 @@ import numpy as np
 from _common import (
     CORPORA,
     add_corpus_arguments,
+    check_distinct_corpora,
     cluster_grid,
     cpu_name,
     hardware_path,
+    json_out,
     load_corpus,
+    write_report,
 )
 
 TOLERANCE = 0.02
@@ -88,6 +91,7 @@ def vector_path() -> str:
 def embed(texts: list[str], args: argparse.Namespace, cache: Path) -> tuple[np.ndarray, bool]:
     """The texts' vectors, from the cache when these texts were embedded the same way."""
     from skcse import SimCSEEncoder
+    from skcse._io import atomic_write
 
     key = hashlib.sha256(
         json.dumps([args.model, args.max_seq_length, vector_path(), texts]).encode("utf-8")
@@ -97,8 +101,9 @@ def embed(texts: list[str], args: argparse.Namespace, cache: Path) -> tuple[np.n
         return np.load(path), True
     encoder = SimCSEEncoder(args.model, epochs=0, max_seq_length=args.max_seq_length)
     X = encoder.fit(texts[:2]).transform(texts)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(path, X)
+    # Atomic: a run killed while saving must not leave a cache entry that cannot be read.
+    with atomic_write(path) as handle:
+        np.save(handle, X)
     return X, False
 
 
@@ -234,14 +239,12 @@ def main() -> None:
         default=str(Path(tempfile.gettempdir()) / "skcse_bench_unlabeled"),
         help="folder of cached embeddings (default: in the temporary folder)",
     )
-    parser.add_argument("--out", default="bench_unlabeled.json")
+    parser.add_argument("--out", type=json_out, default="bench_unlabeled.json")
     parser.add_argument("--smoke", action="store_true", help="a 2-candidate grid")
     args = parser.parse_args()
     # Candidates that find fewer than 2 clusters get the worst score; that is the verdict.
     warnings.filterwarnings("ignore", message="HDBSCAN found no cluster")
     warnings.filterwarnings("ignore", message=r".*cluster\(s\) besides noise")
-
-    from skcse._io import atomic_write
 
     report: dict[str, Any] = {
         "cpu": cpu_name(),
@@ -258,6 +261,7 @@ def main() -> None:
         load_corpus(spec, n=args.n, random_state=args.seed, data=args.data, folder=args.corpora)
         for spec in args.corpus or CORPORA
     ]
+    check_distinct_corpora(parser, corpora)
     for corpus in corpora:
         # The reviews' first target, Cat1, is the one scored here.
         name, texts, y = corpus.name, corpus.texts, next(iter(corpus.targets.values()))
@@ -275,13 +279,7 @@ def main() -> None:
         )
     report["n_candidates"] = len(result["candidates"])
     report["summary"] = summarize(report["corpora"])
-    out = Path(args.out)
-    for path, text in (
-        (out, json.dumps(report, indent=1) + "\n"),
-        (out.with_suffix(".md"), markdown(report) + "\n"),
-    ):
-        with atomic_write(path) as handle:
-            handle.write(text.encode("utf-8"))
+    write_report(args.out, report, markdown(report))
     print(markdown(report))
 
 

@@ -261,3 +261,53 @@ def test_bench_unlabeled_smoke(tmp_path, tiny_bert, monkeypatch, capsys):
         assert report["summary"][name]["within_tolerance"] == int(pick["within_tolerance"])
     # The corpus's texts stay out of the report.
     assert not any(text in (tmp_path / "unlabeled.json").read_text() for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        # A negative count sliced texts from the end and published the wrong size.
+        ("bench_speed.py", ["--transform-texts", "-15300"], "'-15300' is not a positive int"),
+        ("bench_speed.py", ["--parts", "fitt,ceiling"], "unknown --parts ['fitt']"),
+        # The table would have replaced the JSON report.
+        ("bench_speed.py", ["--out", "report.md"], "must end in .json"),
+        ("bench_dask.py", ["--n", "0"], "'0' is not a positive int"),
+        # 0 was falsy: the child ran the parent's default sizes instead.
+        ("bench_memory.py", ["--sizes", "0"], "'0' is not a positive int"),
+        ("bench_quality.py", ["--rows", "nope"], "unknown --rows ['nope']"),
+        ("bench_unlabeled.py", ["--corpus", "trec", "--corpus", "x/trec.csv:text:label"], "share"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_work(
+    tmp_path, monkeypatch, capsys, script, args, message
+):
+    if script == "bench_unlabeled.py":
+        # Two corpora of one name are found out once read: give both a file.
+        (tmp_path / "x").mkdir()
+        frame = "text,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(40))
+        (tmp_path / "x" / "trec.csv").write_text(frame)
+        monkeypatch.setenv("SKCSE_CORPORA", str(tmp_path / "x"))
+    with pytest.raises(SystemExit) as exited:
+        run_script(BENCHMARKS / script, args, tmp_path, monkeypatch)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.glob("*.json")) == [] and list(tmp_path.glob("*.md")) == []
+
+
+def test_write_report_keeps_the_table_apart_and_earlier_files_on_failure(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from _common import write_report
+
+    out = tmp_path / "report.json"
+    write_report(out, {"a": 1}, "| a |")
+    assert json.loads(out.read_text()) == {"a": 1}
+    assert out.with_suffix(".md").read_text() == "| a |\n"
+
+    class Unwritable:
+        pass
+
+    # A report that fails to serialize leaves the earlier files as they were.
+    with pytest.raises(TypeError):
+        write_report(out, {"a": Unwritable()}, "| b |")
+    assert json.loads(out.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
