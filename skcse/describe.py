@@ -117,7 +117,7 @@ def describe_clusters(
     texts : sequence of str
         The clustered texts.
     labels : array-like of shape (n_texts,)
-        Cluster of each text, e.g. ``labels_`` of :class:`~skcse.HDBSCAN`; -1 is noise.
+        Cluster of each text, e.g. ``labels_`` of :class:`~skcse.cluster.HDBSCAN`; -1 is noise.
     embeddings : array-like of shape (n_texts, n_features) or None, default=None
         Vectors of the texts, e.g. from :class:`~skcse.SimCSEEncoder`. Given, the
         representative texts of a cluster are those of highest cosine similarity to the

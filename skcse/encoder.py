@@ -236,9 +236,9 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     -----
     UserWarning
         When the first step's loss is below 0.01: the backbone already solves the
-        contrastive task, which dropout-only SimCSE on a sentence-tuned model does; the
-        message suggests the sentence-tuned recipe (``augment="crop"`` with the "auto"
-        learning rate and layers, the defaults).
+        contrastive task. With ``augment="dropout"`` (what dropout-only SimCSE on a
+        sentence-tuned model does) the message suggests the sentence-tuned recipe, the
+        defaults; with cropped or deleted words, a lower ``keep_range``.
 
     Notes
     -----

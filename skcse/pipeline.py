@@ -23,7 +23,7 @@ def make_cluster_pipeline(
     """Build the reference study's clustering: (encoder ->) UMAP -> HDBSCAN.
 
     The settings are those of ``skcse compare``: cosine UMAP to ``n_components`` dimensions
-    with ``min_dist=0`` (tight clumps suit density clustering), then :class:`~skcse.HDBSCAN`
+    with ``min_dist=0`` (tight clumps suit density clustering), then :class:`~skcse.cluster.HDBSCAN`
     with clusters of at least 1/40 of the texts and every point, noise included, given its
     most likely cluster. The steps are named ``"enc"`` (only when ``encoder`` is given),
     ``"umap"`` and ``"hdbscan"``, so that a grid reads ``umap__n_neighbors`` or
@@ -42,7 +42,7 @@ def make_cluster_pipeline(
         over the same 3 seeds.
     min_cluster_size : int or float, default=0.025
         HDBSCAN's smallest cluster: a number of points, or a fraction of the samples in
-        (0, 1), at least ``max(2, min_samples)`` points (see :class:`~skcse.HDBSCAN`). The
+        (0, 1), at least ``max(2, min_samples)`` points (see :class:`~skcse.cluster.HDBSCAN`). The
         default is 1/40 of the texts: 50 of 2,000.
     min_samples : int or None, default=10
         HDBSCAN's neighbours for the core distance; larger is more conservative.
@@ -61,9 +61,9 @@ def make_cluster_pipeline(
 
     See Also
     --------
-    skcse.UMAP : The reduction step.
-    skcse.HDBSCAN : The clustering step.
-    skcse.InSampleSplit : Scores a clustering pipeline on its fit data in a grid search.
+    skcse.manifold.UMAP : The reduction step.
+    skcse.cluster.HDBSCAN : The clustering step.
+    skcse.model_selection.InSampleSplit : Scores a clustering pipeline on its fit data.
 
     Examples
     --------
