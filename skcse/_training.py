@@ -624,7 +624,8 @@ def train_simcse(
             output_dir=str(folder or scratch),
             per_device_train_batch_size=batch_size,
             num_train_epochs=epochs,
-            max_steps=-1 if max_steps is None else max_steps,
+            # A cap beyond the epochs' steps would make the Trainer run more epochs.
+            max_steps=-1 if max_steps is None or max_steps > total else max_steps,
             learning_rate=learning_rate,
             weight_decay=weight_decay,
             warmup_steps=math.ceil(warmup_ratio * total),
@@ -682,6 +683,15 @@ def train_simcse(
                     history["alignment"], history["uniformity"] = first[:1], first[1:]
                 trainer.train(resume_from_checkpoint=resume)
                 diagnose()
+            # The loss is checked before each update: the last update, or a NaN gradient
+            # behind a finite loss, shows only in what the model now computes.
+            probe = model.encode(list(texts[:8]), convert_to_numpy=True, show_progress_bar=False)
+            if not np.isfinite(probe).all():
+                raise FloatingPointError(
+                    f"After {total} steps the model's vectors are NaN or infinite: training "
+                    "diverged. Lower learning_rate or dropout, or raise temperature. The "
+                    "estimator was not fitted."
+                )
         finally:
             hf_logging.set_verbosity(verbosity)
             if bars:

@@ -434,6 +434,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ValueError
             If ``X`` holds fewer than 2 texts while training is asked for, or
             ``max_seq_length`` exceeds the positions the backbone has learned.
+        FileExistsError
+            Before loading anything, if ``checkpoint_dir`` is a file or holds checkpoint
+            folders that skcse did not write.
+        FloatingPointError
+            If training diverges: a loss, or the trained model's vectors, are NaN or
+            infinite. The estimator is then not fitted.
         """
         import torch
 

@@ -316,6 +316,16 @@ def test_max_steps_caps_training(tiny_bert, texts):
     assert _fitted(tiny_bert, texts, epochs=5, max_steps=3).n_steps_ == 3
 
 
+def test_max_steps_beyond_the_epochs_adds_no_epoch(tiny_bert, texts):
+    # 16 texts in batches of 8: 2 steps per epoch. A cap of 4 once made the Trainer run a
+    # second epoch, with a warm-up sized for 2 steps.
+    encoder = _fitted(
+        tiny_bert, texts[:16], epochs=1, max_steps=4, warmup_ratio=1.0, learning_rate=3e-5
+    )
+    assert encoder.n_steps_ == 2 == len(encoder.history_["loss"])
+    assert encoder.history_["learning_rate"] == pytest.approx([0.0, 1.5e-5])
+
+
 def test_batch_larger_than_data_trains_one_step(tiny_bert, texts):
     assert _fitted(tiny_bert, texts[:5], batch_size=64).n_steps_ == 1
 
@@ -446,6 +456,14 @@ def test_verbose_zero_prints_nothing_and_one_shows_bars(tiny_bert, texts, capfd)
 def test_non_finite_loss_stops_and_leaves_estimator_unfitted(tiny_bert, texts):
     encoder = SimCSEEncoder(tiny_bert, **{**FAST, "learning_rate": 1e12, "epochs": 3})
     with pytest.raises(FloatingPointError, match=r"at step \d+"):
+        encoder.fit(texts)
+    assert not hasattr(encoder, "model_")
+
+
+def test_divergence_in_the_last_step_leaves_estimator_unfitted(tiny_bert, texts):
+    # One step: its loss is finite, the update is not; transform gave NaN vectors.
+    encoder = SimCSEEncoder(tiny_bert, **{**FAST, "learning_rate": 1e6, "max_steps": 1})
+    with pytest.raises(FloatingPointError, match="After 1 steps the model's vectors are NaN"):
         encoder.fit(texts)
     assert not hasattr(encoder, "model_")
 
