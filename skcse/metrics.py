@@ -33,6 +33,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_array, check_consistent_length
 
+from skcse._validation import user_stacklevel
 from skcse.cluster import _predict_labels
 
 __all__ = [
@@ -454,7 +455,8 @@ def gaussian_bic_score(
                 "density and the score favours it. Keep clusters larger "
                 f"than {singular_up_to} point(s) (min_cluster_size).",
                 UserWarning,
-                stacklevel=2,
+                # validate_params wraps this function: count frames to the caller's line.
+                stacklevel=user_stacklevel(),
             )
         if full:
             covariance = np.cov(points, rowvar=False, bias=True).reshape(d, d)

@@ -262,8 +262,9 @@ def test_gaussian_bic_score_is_the_bic_of_one_gaussian_per_cluster():
     assert gaussian_bic_score(one, by_side) > gaussian_bic_score(one, halves)
     with pytest.raises(ValueError, match="at least 2 clusters; got 1"):
         gaussian_bic_score(X, np.zeros(100))
-    with pytest.warns(UserWarning, match="Cluster 1 has 2 points in 2 dimensions"):
+    with pytest.warns(UserWarning, match="Cluster 1 has 2 points in 2 dimensions") as warned:
         gaussian_bic_score(one, np.repeat([0, 1], [198, 2]))
+    assert warned[0].filename == __file__  # the caller's line, not validate_params' wrapper
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         gaussian_bic_score(X, labels[:50])
     with pytest.raises(InvalidParameterError, match="'covariance_type' parameter .* Got 'diag'"):
