@@ -100,10 +100,11 @@ def native_bf16(device: str) -> bool:
 def machine(device: str) -> str:
     cpu, path = cpu_name(), hardware_path(device)
     if path == "fp32/AVX2 path":
+        from skcse._backbone import cpu_has_bf16_units
+
         # Emulated only where the caps hide bf16 units the CPU has.
-        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
         capped = all(os.environ.get(k) == v for k, v in AVX2_ENV.items())
-        path += " (emulated: " if capped and native else " ("
+        path += " (emulated: " if capped and cpu_has_bf16_units() else " ("
         path += f"torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
     text = (
         f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {path}; "

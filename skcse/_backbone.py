@@ -21,6 +21,7 @@ from skcse._validation import PRECISIONS
 __all__ = [
     "DROPOUT_CONFIG_KEYS",
     "autocast",
+    "cpu_has_bf16_units",
     "cpu_supports_bf16",
     "device_available",
     "encode",
@@ -280,6 +281,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU has AMX or AVX512-BF16 instructions, whatever caps the environment sets."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def cpu_supports_bf16() -> bool:
     """Whether this CPU computes bf16 natively, as torch is allowed to use it.
 
@@ -288,8 +295,7 @@ def cpu_supports_bf16() -> bool:
     nor ``ATEN_CPU_CAPABILITY`` below AVX512, under which bf16 would be emulated, about
     100 times slower.
     """
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    if not any(getattr(torch.cpu, name, lambda: False)() for name in checks):
+    if not cpu_has_bf16_units():
         return False
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
     # The caps with bf16: AVX512_CORE_BF16 and every later one (FP16, AMX, AVX10).
