@@ -279,8 +279,9 @@ def main() -> None:
         )
     report["n_candidates"] = len(result["candidates"])
     report["summary"] = summarize(report["corpora"])
-    write_report(args.out, report, markdown(report))
-    print(markdown(report))
+    table = markdown(report)
+    write_report(args.out, report, table)
+    print(table)
 
 
 if __name__ == "__main__":
