@@ -59,7 +59,8 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Arguments of ``output_metric``.
     n_epochs : int, list of int or None, default=None
         Optimisation epochs; None lets umap choose (200 for large data, 500 for small). A list
-        also keeps the embeddings at those epochs in ``umap_.embedding_list_``.
+        runs the greatest and also keeps the embeddings at its epochs in
+        ``umap_.embedding_list_``.
     learning_rate : float, default=1.0
         Initial learning rate of the embedding optimisation.
     init : str or ndarray, default="spectral"
@@ -340,6 +341,9 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             params["n_jobs"] = 1
         # y is deliberately not passed: with y, umap.UMAP becomes supervised.
         self.umap_ = umap.UMAP(**params).fit(X)
+        if self.umap_.n_epochs_list is not None:
+            # umap's transform divides n_epochs by 3 and fails on a list; fit ran the greatest.
+            self.umap_.n_epochs = max(self.umap_.n_epochs_list)
         self.embedding_ = self.umap_.embedding_
         return self
 

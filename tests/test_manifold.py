@@ -219,6 +219,15 @@ def test_a_grids_numpy_values_reach_umap_as_python_numbers(data):
     assert type(numpy.n_epochs) is np.int64  # the parameter stays as it was set
 
 
+def test_a_list_of_epochs_keeps_snapshots_and_transforms_like_its_greatest(data, new_points):
+    listed = UMAP(**{**FAST, "n_epochs": [5, 20]}).fit(data[0])
+    assert [len(e) for e in listed.umap_.embedding_list_] == [200, 200]
+    assert listed.n_epochs == [5, 20]
+    greatest = UMAP(**FAST).fit(data[0])
+    np.testing.assert_array_equal(listed.embedding_, greatest.embedding_)
+    np.testing.assert_array_equal(listed.transform(new_points), greatest.transform(new_points))
+
+
 def test_feature_names_and_pandas_output(data):
     X, _ = data
     reducer = UMAP(n_components=3, **FAST).set_output(transform="pandas")
