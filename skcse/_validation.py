@@ -14,7 +14,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AUGMENTATIONS", "BACKENDS", "POOLINGS", "PRECISIONS", "check_texts", "user_stacklevel"]
+__all__ = [
+    "AUGMENTATIONS",
+    "BACKENDS",
+    "POOLINGS",
+    "PRECISIONS",
+    "check_labels",
+    "check_texts",
+    "user_stacklevel",
+]
 
 # The options of SimCSEEncoder's string parameters, here so that its parameter constraints
 # need no torch import.
@@ -131,6 +139,56 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
                     f"fix or drop it, e.g. text.encode('utf-8', 'replace').decode()."
                 ) from None
     return texts
+
+
+def check_labels(labels: Any, n_samples: int, *, samples: str = "points") -> np.ndarray:
+    """Check cluster labels: 1-D, one per sample, none missing, not strings mixed with numbers.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        A cluster per sample, -1 for noise.
+    n_samples : int
+        How many samples there are.
+    samples : str, default="points"
+        What the samples are called in the messages, e.g. "texts".
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+        The labels as numpy gives them.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not 1-D, differs from ``n_samples`` in length, has a missing value
+        (None, NaN, pandas' NA) or mixes strings with numbers.
+    """
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(f"labels must be 1-D; got shape {array.shape}.")
+    if len(array) != n_samples:
+        raise ValueError(f"labels has {len(array)} entries but there are {n_samples} {samples}.")
+    if array.dtype.kind in "fc":
+        missing = np.flatnonzero(np.isnan(array)).tolist()
+    elif array.dtype.kind in "OUS":
+        # numpy writes the numbers and NaNs of a mixed list as strings ("0", "nan"): judge
+        # the values as given.
+        values = np.asarray(labels, dtype=object).tolist()
+        missing = [i for i, value in enumerate(values) if _is_missing(value)]
+        if not missing and len({isinstance(value, str) for value in values}) > 1:
+            raise ValueError(
+                "labels mix strings with numbers, which cannot be sorted together; use one "
+                "type (noise is the number -1, or name it as a string too)."
+            )
+    else:
+        missing = []
+    if missing:
+        raise ValueError(
+            f"labels has {len(missing)} missing values (the first at position {missing[0]}); "
+            "give every sample a cluster, -1 for noise."
+        )
+    return array
 
 
 def user_stacklevel() -> int:

@@ -17,7 +17,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from skcse._validation import check_texts
+from skcse._validation import check_labels, check_texts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,27 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["describe_clusters"]
 
 NOISE = -1
-
-
-def _check_labels(labels: Any, n_texts: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, one per text; got shape {labels.shape}.")
-    if len(labels) != n_texts:
-        raise ValueError(f"labels has {len(labels)} entries but there are {n_texts} texts.")
-    # pandas gives missing values as NaN (float) or None (object).
-    missing = [i for i, label in enumerate(labels.tolist()) if label is None or label != label]
-    if missing:
-        raise ValueError(
-            f"labels has {len(missing)} missing values (the first at position {missing[0]}); "
-            "give every text a cluster, -1 for noise."
-        )
-    if labels.dtype == object and len({isinstance(label, str) for label in labels.tolist()}) > 1:
-        raise ValueError(
-            "labels mix strings with numbers, which cannot be sorted together; use one type "
-            "(noise is the number -1, or name it as a string too)."
-        )
-    return labels
 
 
 def _check_embeddings(embeddings: Any, n_texts: int) -> np.ndarray:
@@ -174,7 +153,7 @@ def describe_clusters(
     import pandas as pd
 
     texts = check_texts(texts, name="texts")
-    labels = _check_labels(labels, len(texts))
+    labels = check_labels(labels, len(texts), samples="texts")
     X = None if embeddings is None else _check_embeddings(embeddings, len(texts))
     vectorizer = CountVectorizer(stop_words="english") if vectorizer is None else vectorizer
     try:

@@ -31,9 +31,9 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
     validate_params,
 )
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_array
 
-from skcse._validation import user_stacklevel
+from skcse._validation import check_labels, user_stacklevel
 from skcse.cluster import _predict_labels
 
 __all__ = [
@@ -55,6 +55,10 @@ __all__ = [
 NOISE_MODES = ("include", "exclude")
 LABEL_FREE_NOISE_MODES = ("penalize", "exclude")
 BIC_COVARIANCE_TYPES = ("full", "spherical")
+DBCV_METRICS = (
+    "euclidean", "l2", "sqeuclidean", "cosine", "correlation", "cityblock", "manhattan", "l1",
+    "chebyshev", "minkowski", "braycurtis", "canberra",
+)  # fmt: skip
 
 _LEAK_MESSAGE = (
     "The scored estimator contains a plain umap.UMAP. Pipeline.fit passes y to it, which "
@@ -286,15 +290,11 @@ normalized_mutual_info_scorer = make_clustering_scorer(normalized_mutual_info_sc
 def _points_and_labels(X: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """Check ``X`` as finite float points and ``labels`` as one label per point."""
     X = check_array(X, dtype=np.float64)
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, one label per point; got shape {labels.shape}.")
-    check_consistent_length(X, labels)
-    return X, labels
+    return X, check_labels(labels, len(X))
 
 
 @validate_params(
-    {"X": ["array-like"], "labels": ["array-like"], "metric": [str]},
+    {"X": ["array-like"], "labels": ["array-like"], "metric": [StrOptions(set(DBCV_METRICS))]},
     prefer_skip_nested_validation=True,
 )
 def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
@@ -314,7 +314,10 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     labels : array-like of shape (n_samples,)
         Cluster of each point, -1 for noise; at least two clusters of at least two points.
     metric : str, default="euclidean"
-        Distance between points, any metric of ``sklearn.metrics.pairwise_distances``.
+        Distance between points: "euclidean" ("l2"), "sqeuclidean", "cosine", "correlation",
+        "cityblock" ("manhattan", "l1"), "chebyshev", "minkowski", "braycurtis" or
+        "canberra", the metrics of points that both scikit-learn's ``pairwise_distances``
+        and scipy's ``cdist`` (which hdbscan uses between clusters) compute alike.
 
     Returns
     -------
@@ -324,8 +327,11 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
     Raises
     ------
     ValueError
-        If ``labels`` is not 1-D or differs from ``X`` in length, there are fewer than two
-        clusters, or a cluster has a single point (its density is undefined).
+        If ``labels`` is not 1-D, differs from ``X`` in length or misses a label, there are
+        fewer than two clusters, or a cluster has a single point (its density is undefined).
+    sklearn.utils._param_validation.InvalidParameterError
+        If ``metric`` is not one of those above (a subclass of ValueError; the message names
+        the parameter).
 
     References
     ----------
@@ -355,6 +361,8 @@ def dbcv_score(X: Any, labels: Any, *, metric: str = "euclidean") -> float:
         raise ValueError(
             f"DBCV needs at least 2 points per cluster; cluster {names[sizes.argmin()]} has 1."
         )
+    # scipy's cdist knows scikit-learn's aliases by their scipy names only.
+    metric = {"l2": "euclidean", "manhattan": "cityblock", "l1": "cityblock"}.get(metric, metric)
     return float(validity_index(X, codes, metric=metric))
 
 

@@ -143,6 +143,10 @@ def test_a_vectorizer_of_your_own():
         (["tea", "dog"], np.array(["a", -1], dtype=object), None, ValueError, "mix strings"),
         (["tea", "dog"], [0.0, float("nan")], None, ValueError, "1 missing values .* 1"),
         (["tea", "dog"], pd.Series([0, None]), None, ValueError, "1 missing values"),
+        # A plain list: numpy would write these numbers and NaN as strings.
+        (["tea", "dog"], [0, "pets"], None, ValueError, "mix strings"),
+        (["tea", "dog"], ["pets", float("nan")], None, ValueError, "1 missing values .* 1"),
+        (["tea", "dog"], pd.array([0, pd.NA]), None, ValueError, "1 missing values .* 1"),
         (["tea", "dog"], [[0, 1]], None, ValueError, "labels must be 1-D"),
         (["tea", "dog"], [0, 1], np.zeros((3, 2)), ValueError, "embeddings has 3 rows but"),
         (["tea", "dog"], [0, 1], [[0.0, 1.0], [np.nan, 1.0]], ValueError, "embeddings"),

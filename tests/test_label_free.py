@@ -227,8 +227,11 @@ def test_dbcv_score_refuses_what_it_cannot_judge():
         dbcv_score(LINE, [0] * 8 + [-1] * 2)
     with pytest.raises(ValueError, match="at least 2 points per cluster; cluster 2 has 1"):
         dbcv_score(LINE, [0] * 4 + [1] * 5 + [2])
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+    with pytest.raises(ValueError, match="labels has 8 entries but there are 10 points"):
         dbcv_score(LINE, [0] * 4 + [1] * 4)
+    # A missing label would be a cluster of its own to hdbscan.
+    with pytest.raises(ValueError, match="2 missing values .* position 8"):
+        dbcv_score(LINE, [0.0] * 4 + [1.0] * 4 + [np.nan] * 2)
     with pytest.raises(ValueError, match="labels must be 1-D"):
         dbcv_score(LINE, np.zeros((10, 2)))
     # Any labels, not only 0..k-1: they are recoded, noise kept.
@@ -236,6 +239,19 @@ def test_dbcv_score_refuses_what_it_cannot_judge():
     shifted = np.where(codes == -1, -1, codes + 3)
     assert dbcv_score(LINE, shifted) == dbcv_score(LINE, codes)
     assert dbcv_score(LINE[:8], np.array(["a"] * 4 + ["b"] * 4)) == dbcv_score(LINE[:8], codes[:8])
+
+
+def test_dbcv_score_takes_scikit_learns_metric_names():
+    labels = [0] * 5 + [1] * 5
+    assert dbcv_score(LINE, labels, metric="manhattan") == dbcv_score(
+        LINE, labels, metric="cityblock"
+    )
+    assert dbcv_score(LINE, labels, metric="l2") == dbcv_score(LINE, labels)
+    # Precomputed distances would need the points' dimension too; mahalanobis would estimate
+    # its covariance from each subset hdbscan hands it.
+    for bad in ("precomputed", "mahalanobis", "nan_euclidean"):
+        with pytest.raises(InvalidParameterError, match="'metric' parameter of dbcv_score"):
+            dbcv_score(LINE, labels, metric=bad)
 
 
 def test_gaussian_bic_score_is_the_bic_of_one_gaussian_per_cluster():
@@ -265,8 +281,11 @@ def test_gaussian_bic_score_is_the_bic_of_one_gaussian_per_cluster():
     with pytest.warns(UserWarning, match="Cluster 1 has 2 points in 2 dimensions") as warned:
         gaussian_bic_score(one, np.repeat([0, 1], [198, 2]))
     assert warned[0].filename == __file__  # the caller's line, not validate_params' wrapper
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+    with pytest.raises(ValueError, match="labels has 50 entries but there are 100 points"):
         gaussian_bic_score(X, labels[:50])
+    # numpy writes NaN among strings as "nan": still a missing label, not a cluster.
+    with pytest.raises(ValueError, match="1 missing values"):
+        gaussian_bic_score(X, [*labels[:99], np.nan])
     with pytest.raises(InvalidParameterError, match="'covariance_type' parameter .* Got 'diag'"):
         gaussian_bic_score(X, labels, covariance_type="diag")
     for bad in (0.0, -1.0, "1e-6"):
