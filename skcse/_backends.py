@@ -175,7 +175,9 @@ def _openvino_runtime(path: str, quantize: bool, bf16: bool) -> Callable:
         avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
         config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = "32" if avx512 else "0"
     compiled = ov.Core().compile_model(model, "CPU", config)
-    return lambda feeds: compiled(feeds)[0]
+    # Calling the compiled model runs its one shared request, which a second thread finds
+    # busy; a request per call lets threads (dask's threaded scheduler) embed at once.
+    return lambda feeds: compiled.create_infer_request().infer(feeds)[0]
 
 
 def export_backend(transformer: Any, backend: str, *, quantize: bool, bf16: bool) -> Any:

@@ -72,6 +72,20 @@ def test_close_to_torch(fitted, texts, backend, quantize, min_cosine, monkeypatc
     assert _cosines(out, expected).min() >= min_cosine
 
 
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_threads_transform_at_once(fitted, texts, backend):
+    # dask's threaded scheduler shares one encoder between threads.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pytest.importorskip(_PACKAGES[backend])
+    encoder = _copy(fitted).set_params(backend=backend, batch_size=4)
+    expected = encoder.transform(texts)
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(encoder.transform, [texts] * 4))
+    for out in outs:
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_exported_once_and_follows_params(fitted, texts, count_exports):
     pytest.importorskip("onnxruntime")
     encoder = _copy(fitted).set_params(backend="onnx")
