@@ -16,6 +16,8 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skcse._validation import user_stacklevel
+
 __all__ = ["HDBSCAN"]
 
 NOISE_MODES = ("soft", "keep")
@@ -85,10 +87,15 @@ def _exemplar_membership(clusterer: Any, X: np.ndarray) -> np.ndarray:
     return membership / membership.sum(axis=1, keepdims=True)
 
 
-def _is_training_data(clusterer: Any, X: np.ndarray) -> bool:
-    """Whether ``X`` equals the data ``clusterer`` was fitted on (kept in its prediction data)."""
+def _training_rows(clusterer: Any, X: np.ndarray) -> np.ndarray:
+    """Position in the training data of each row of ``X`` that is a training point, else -1."""
     raw = clusterer.prediction_data_.raw_data
-    return X.shape == raw.shape and np.array_equal(X, raw)
+    if X.shape == raw.shape and np.array_equal(X, raw):
+        return np.arange(len(X))
+    # By the rows' bytes: a dict of the training rows finds each in constant time.
+    positions = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(raw, np.float64))}
+    rows = np.ascontiguousarray(X, np.float64)
+    return np.array([positions.get(row.tobytes(), -1) for row in rows], dtype=np.intp)
 
 
 def _check_prediction_size(clusterer: Any) -> None:
@@ -104,7 +111,9 @@ def _check_prediction_size(clusterer: Any) -> None:
         )
 
 
-def _predict_labels(clusterer: Any, X: np.ndarray, noise: str = "soft") -> np.ndarray:
+def _predict_labels(
+    clusterer: Any, X: np.ndarray, noise: str = "soft", fit_labels: np.ndarray | None = None
+) -> np.ndarray:
     """Label points with a fitted ``hdbscan.HDBSCAN`` built with ``prediction_data=True``.
 
     Parameters
@@ -116,12 +125,16 @@ def _predict_labels(clusterer: Any, X: np.ndarray, noise: str = "soft") -> np.nd
     noise : {"soft", "keep"}, default="soft"
         ``"soft"`` gives each point its most likely cluster; ``"keep"`` uses
         ``hdbscan.approximate_predict`` and so keeps -1 for noise.
+    fit_labels : ndarray of shape (n_fit_samples,) or None, default=None
+        The training points' labels under ``noise``, when already known.
 
     Returns
     -------
     labels : ndarray of shape (n_samples,)
-        Cluster indices. If ``X`` is exactly the training data, the labels of the fit are
-        returned, as ``umap`` does for ``transform``. If no cluster was found, all -1.
+        Cluster indices. A row equal to a training point gets the label the fit gave it,
+        wherever it stands in ``X`` (hdbscan labels training points by another, exact
+        rule), so that a point's label does not depend on the order or batch it comes in.
+        If no cluster was found, all -1.
 
     Raises
     ------
@@ -132,16 +145,24 @@ def _predict_labels(clusterer: Any, X: np.ndarray, noise: str = "soft") -> np.nd
     n_clusters = int(clusterer.labels_.max()) + 1
     if n_clusters == 0:
         return np.full(X.shape[0], -1, dtype=np.intp)
-    if _is_training_data(clusterer, X):
+    rows = _training_rows(clusterer, X)
+    known = rows >= 0
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    if known.any():
+        if fit_labels is None:
+            soft = noise == "soft"
+            fit_labels = _soft_labels(clusterer)[0] if soft else clusterer.labels_
+        labels[known] = fit_labels[rows[known]]
+    if not known.all():
+        _check_prediction_size(clusterer)
+        new = X[~known]
         if noise == "soft":
-            return _soft_labels(clusterer)[0]
-        return clusterer.labels_.astype(np.intp)
-    _check_prediction_size(clusterer)
-    if noise == "soft":
-        return _soft_labels(clusterer, X)[0]
-    import hdbscan
+            labels[~known] = _soft_labels(clusterer, new)[0]
+        else:
+            import hdbscan
 
-    return hdbscan.approximate_predict(clusterer, X)[0].astype(np.intp)
+            labels[~known] = hdbscan.approximate_predict(clusterer, new)[0]
+    return labels
 
 
 def _cluster_size(min_cluster_size: float, min_samples: int | None, n_samples: int) -> int:
@@ -325,7 +346,7 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
                 f"{self.min_cluster_size_}, min_samples={self.min_samples}); every label is -1. "
                 "Lower min_cluster_size or min_samples.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
             self.labels_ = np.full(X.shape[0], -1, dtype=np.intp)
             self.probabilities_ = np.zeros(X.shape[0])
@@ -349,7 +370,8 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             With ``noise="soft"`` the cluster of largest soft membership for every point; with
             ``noise="keep"`` the approximate HDBSCAN label, -1 for noise. All -1 if the fit
-            found no cluster. Exactly ``labels_`` when ``X`` is the training data.
+            found no cluster. A row equal to a training point gets its label in ``labels_``,
+            so a point's label does not depend on the rows' order or batches.
 
         Raises
         ------
@@ -364,4 +386,4 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         # noise is read here too: a value set after fit must be refused, not taken as "keep".
         self._validate_params()
         X = validate_data(self, X, dtype=np.float64, force_writeable=True, reset=False)
-        return _predict_labels(self.clusterer_, X, noise=self.noise)
+        return _predict_labels(self.clusterer_, X, noise=self.noise, fit_labels=self.labels_)

@@ -128,12 +128,22 @@ def test_fit_predict_and_predict_on_training_data_give_labels(blobs, noise):
     np.testing.assert_array_equal(HDBSCAN(min_cluster_size=10, noise=noise).fit(X).labels_, labels)
 
 
-def test_predict_on_training_data_is_all_points_membership(overlapping):
-    model = HDBSCAN().fit(overlapping)
-    as_new = hdbscan.membership_vector(model.clusterer_, overlapping).argmax(axis=1)
-    assert (as_new != model.labels_).any()
-    np.testing.assert_array_equal(model.predict(overlapping), model.labels_)
-    np.testing.assert_array_equal(model.predict(overlapping[:-1]), as_new[:-1])
+@pytest.mark.parametrize("noise", ["soft", "keep"])
+def test_training_points_keep_their_labels_in_any_order_or_batch(overlapping, noise):
+    model = HDBSCAN(noise=noise).fit(overlapping)
+    if noise == "soft":
+        # hdbscan's rule for new points would relabel some training points.
+        as_new = hdbscan.membership_vector(model.clusterer_, overlapping).argmax(axis=1)
+        assert (as_new != model.labels_).any()
+    order = np.random.RandomState(0).permutation(len(overlapping))
+    np.testing.assert_array_equal(model.predict(overlapping[order]), model.labels_[order])
+    halves = [model.predict(overlapping[:60]), model.predict(overlapping[60:])]
+    np.testing.assert_array_equal(np.concatenate(halves), model.labels_)
+    # Mixed with new points, each kind keeps its own rule.
+    new = overlapping[:5] + 0.3
+    mixed = model.predict(np.vstack([new, overlapping[order[:7]]]))
+    np.testing.assert_array_equal(mixed[:5], model.predict(new))
+    np.testing.assert_array_equal(mixed[5:], model.labels_[order[:7]])
 
 
 def test_predict_soft_is_membership_vector_argmax(blobs, new_points):
@@ -160,8 +170,9 @@ def test_predict_keep_is_approximate_predict(blobs, new_points):
 @pytest.mark.parametrize("noise", ["soft", "keep"])
 def test_no_cluster_warns_and_labels_noise(uniform, noise):
     model = HDBSCAN(min_cluster_size=15, noise=noise)
-    with pytest.warns(UserWarning, match="found no cluster in 30 samples"):
+    with pytest.warns(UserWarning, match="found no cluster in 30 samples") as warned:
         model.fit(uniform)
+    assert warned[0].filename == __file__  # the caller's line, not _fit_context's
     assert model.n_clusters_ == 0
     np.testing.assert_array_equal(model.labels_, -1)
     np.testing.assert_array_equal(model.probabilities_, 0.0)
