@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from numbers import Integral
@@ -144,6 +145,7 @@ def run_compare(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
     n_jobs: int | None = None,
+    data: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run the three stages on ``texts`` and score each against ``y``.
 
@@ -180,6 +182,9 @@ def run_compare(
         Processes for the clustering runs (UMAP + HDBSCAN at each seed, the plots' 2-D UMAP),
         which are independent and each use one core, since seeded UMAP runs on one thread.
         None means 1, -1 all cores. The labels do not depend on it.
+    data : str, path-like or None, default=None
+        The file ``texts`` were read from, recorded in the report's settings and in the
+        command that reproduces the run.
 
     Returns
     -------
@@ -350,6 +355,7 @@ def run_compare(
             "epochs": epochs,
             **recipe,
             "seed": seed,
+            "data": None if data is None else str(data),
         },
     }
     if output is not None:
@@ -525,9 +531,14 @@ def _summary(report: dict[str, Any]) -> str:
         f"{settings.get('trainable_layers') or 'all'}"
     )
     command += "".join(
-        f" --{flag} {settings[key]}"
-        for key, flag in (("model", "model"), ("reference_model", "reference-model"))
-        if settings[key] is not None
+        f" --{flag} {shlex.quote(str(settings[key]))}"
+        # Reports written before "data" was recorded lack it.
+        for key, flag in (
+            ("data", "data"),
+            ("model", "model"),
+            ("reference_model", "reference-model"),
+        )
+        if settings.get(key) is not None
     )
     # Reports written before trainable_layers existed trained every layer.
     layers = layers_trained(settings.get("trainable_layers"))

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
@@ -37,7 +38,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     target.parent.mkdir(parents=True, exist_ok=True)
     # A unique name in the same folder: os.replace is only atomic within one file system,
     # and concurrent writers must not write into each other's file.
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    # Cut so that a name the file system takes (255 bytes) still does with the suffixes.
+    tmp = target.with_name(f".{target.name[:180]}.{uuid.uuid4().hex[:16]}.part")
     try:
         with open(tmp, "xb") as handle:
             yield handle
@@ -157,8 +159,9 @@ def read_table(
         If the file cannot be decoded with ``encoding``; the message names the line. It is a
         ``ValueError``.
     ValueError
-        If the file is empty or has no data row, is not valid CSV, or lacks one of
-        ``columns``.
+        If the file is empty or has no data row, is not valid CSV, has a row with more
+        non-empty fields than its header (an unquoted separator inside a text; empty fields
+        after the last, as spreadsheets write, are ignored), or lacks one of ``columns``.
     OSError
         If the file cannot be read.
 
@@ -189,18 +192,28 @@ def read_table(
             # The newline that ends the last line does not start an empty line after it.
             lines = text.removesuffix("\n").split("\n")
             return pd.DataFrame({columns[0] if columns else "text": lines}, dtype=object)
+        sep = "\t" if kind == "tsv" else ","
         try:
-            frame = pd.read_csv(
-                file,
-                sep="\t" if kind == "tsv" else ",",
-                encoding=encoding,
-                dtype=str,
-                # Only a truly empty field is missing: a text reading "NA" or "null" is a text.
-                keep_default_na=False,
-                na_values=[""],
-                # A blank line is an empty row, not nothing: skipping it would shift the rows.
-                skip_blank_lines=False,
-            )
+            with warnings.catch_warnings():
+                # Fields beyond the header's (an unquoted separator in a text) are dropped
+                # by pandas with only this warning: the texts would be cut.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    file,
+                    sep=sep,
+                    encoding=encoding,
+                    dtype=str,
+                    # Only a truly empty field is missing: a text reading "NA" is a text.
+                    keep_default_na=False,
+                    na_values=[""],
+                    # A blank line is an empty row, not nothing: skipping it shifts the rows.
+                    skip_blank_lines=False,
+                    # Else a row with one field more (a separator ending every row, as
+                    # spreadsheets export) makes its first field an index: columns shift.
+                    index_col=False,
+                )
+        except pd.errors.ParserWarning:
+            raise ValueError(_extra_fields(file, sep, encoding)) from None
         except pd.errors.EmptyDataError:
             raise ValueError(
                 f"{file} is empty; expected a header row"
@@ -218,6 +231,22 @@ def read_table(
     if frame.empty:
         raise ValueError(f"{file} has a header but no rows.")
     return frame
+
+
+def _extra_fields(file: Path, sep: str, encoding: str) -> str:
+    """Name the first row with more non-empty fields than the header; pandas names none."""
+    import csv
+
+    with open(file, encoding=encoding, newline="") as handle:
+        rows = csv.reader(handle, delimiter=sep)
+        header = next(rows)
+        for row in rows:
+            if any(row[len(header) :]):
+                return (
+                    f"{file} line {rows.line_num} has {len(row)} fields but the header has "
+                    f"{len(header)}; quote the texts that contain {sep!r}."
+                )
+    return f"{file} has a row with more fields than its header."
 
 
 def _decode_error(file: Path, encoding: str) -> str:

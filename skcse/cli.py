@@ -10,7 +10,7 @@ of the kind skcse writes there.
 from __future__ import annotations
 
 import argparse
-import codecs
+import contextlib
 import errno
 import os
 import sys
@@ -74,13 +74,17 @@ def _read_input(
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
     try:
-        codecs.lookup(encoding)
+        # A codec that is not a text encoding (rot13, base64) fails here too; an empty
+        # string would skip the lookup.
+        "a".encode(encoding)
+    except UnicodeEncodeError:
+        pass  # a text encoding, only without "a"
     except LookupError:
         raise UsageError(
-            f"unknown encoding {encoding!r} for --encoding; give a Python codec name such as "
-            "utf-8, latin-1 or cp1252"
+            f"--encoding {encoding!r} is not a text encoding Python knows; give a codec name "
+            "such as utf-8, latin-1 or cp1252"
         ) from None
-    column = column or "Text"
+    column = "Text" if column is None else column
     try:
         frame = read_table(
             file, [column] + ([label_column] if label_column else []), encoding=encoding
@@ -175,6 +179,8 @@ def _check_output(
     """Refuse an output that would destroy data, or that cannot be written, before any work."""
     from skcse._io import check_writable
 
+    if output.endswith(("/", os.sep)):
+        raise UsageError(f"{option} {output} names a folder; give a file name")
     out = Path(output)
     if out.exists():
         for given in inputs:
@@ -264,6 +270,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         log=say,
         progress=not args.quiet,
         n_jobs=args.n_jobs,
+        data=data.path,
     )
     print(format_table(report))
     print(format_noise(report))
@@ -361,19 +368,32 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
             kind="a cluster description written by --describe",
             option="--describe",
         )
-    if not args.embeddings:
-        X = _encoder_for(args.model, texts, args.quiet).transform(texts)
     size = {} if args.min_cluster_size is None else {"min_cluster_size": args.min_cluster_size}
     pipe = make_cluster_pipeline(random_state=args.seed, **size)
+    # UMAP's spectral layout needs n_components + 2 points, HDBSCAN min_samples: say so
+    # before embedding them.
+    needed = max(pipe["umap"].n_components + 2, pipe["hdbscan"].min_samples or 0)
+    if len(texts) < needed:
+        raise UsageError(f"clustering needs at least {needed} texts; {args.input} has {len(texts)}")
+    if not args.embeddings:
+        X = _encoder_for(args.model, texts, args.quiet).transform(texts)
     clusters = pipe.fit_predict(X)
-    # Before any file is written: a description that fails leaves no output behind.
     if labels is None or args.describe is not None:
         description = describe_clusters(texts, clusters, X)
     out = pd.DataFrame({"cluster": clusters})
     if labels is not None:
         out[args.label_column] = labels
-    with atomic_write(args.output) as handle:
-        handle.write(out.to_csv(index=False).encode("utf-8"))
+    files = {args.output: out.to_csv(index=False)}
+    if args.describe is not None:
+        if Path(args.describe).suffix.lower() == ".json":
+            data = description.to_json(orient="records", indent=1, force_ascii=False) + "\n"
+        else:
+            data = _flat_description(description).to_csv(index=False)
+        files[args.describe] = data
+    # Both written in full before either replaces its file: a failure leaves neither.
+    with contextlib.ExitStack() as stack:
+        for path, data in files.items():
+            stack.enter_context(atomic_write(path)).write(data.encode("utf-8"))
     n_clusters = len(np.unique(clusters[clusters >= 0]))
     n_noise = int((clusters < 0).sum())
     if n_clusters:
@@ -390,12 +410,6 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
             f"; V-measure against {args.label_column}: {v_measure_score(labels, clusters):.3f}"
         )
     if args.describe is not None:
-        if Path(args.describe).suffix.lower() == ".json":
-            data = description.to_json(orient="records", indent=1, force_ascii=False) + "\n"
-        else:
-            data = _flat_description(description).to_csv(index=False)
-        with atomic_write(args.describe) as handle:
-            handle.write(data.encode("utf-8"))
         message += f"; description written to {args.describe}"
     if labels is None:
         # Without labels to score against, what each cluster is about is the result.

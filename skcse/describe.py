@@ -7,6 +7,7 @@ weighted against the other clusters) and its most representative texts.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from skcse._validation import check_labels, check_texts
+from skcse._validation import check_labels, check_texts, user_stacklevel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,8 +138,13 @@ def describe_clusters(
     ValueError
         If there are no texts, a text is missing (None or NaN) or not valid Unicode,
         ``labels`` or ``embeddings`` do not have one row per text, ``labels`` has missing
-        values or mixes strings with numbers, ``embeddings`` holds NaN or infinity, or no
-        text has a term left after the vectorizer's stop words.
+        values or mixes strings with numbers, or ``embeddings`` holds NaN or infinity.
+
+    Warns
+    -----
+    UserWarning
+        If no text has a term left after the vectorizer (emoji, stop words only): every
+        cluster's terms are then empty, its sizes and texts still given.
 
     Examples
     --------
@@ -158,24 +164,39 @@ def describe_clusters(
     vectorizer = CountVectorizer(stop_words="english") if vectorizer is None else vectorizer
     try:
         counts = vectorizer.fit_transform(texts)
-    except ValueError as exc:  # sklearn's "empty vocabulary"
-        raise ValueError(f"No terms to describe the clusters with: {exc}") from None
-    terms = np.asarray(vectorizer.get_feature_names_out())
+        terms = np.asarray(vectorizer.get_feature_names_out())
+    except ValueError as exc:
+        # Texts of emoji or stop words only: their sizes and typical texts still describe
+        # them.
+        if not any(empty in str(exc) for empty in ("empty vocabulary", "no terms remain")):
+            raise
+        warnings.warn(
+            f"No terms to describe the clusters with ({exc}); every cluster's terms are empty.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        counts, terms = sparse.csr_matrix((len(texts), 0)), np.array([], dtype=object)
 
     clusters = np.unique(labels)
     # Noise last: it is what is left over, not a topic.
     clusters = np.concatenate([clusters[clusters != NOISE], clusters[clusters == NOISE]])
     position = {cluster: k for k, cluster in enumerate(clusters.tolist())}
     codes = np.array([position[label] for label in labels.tolist()])
-    weights, idf = _class_tfidf(counts, codes, len(clusters))
-    weights = weights.toarray()
-    if X is None:
-        docs = normalize(sparse.csr_matrix(counts).multiply(idf))
-        similarity = np.asarray(docs @ normalize(weights).T)
+    if len(terms):
+        weights, idf = _class_tfidf(counts, codes, len(clusters))
+        weights = weights.toarray()
     else:
+        weights = np.zeros((len(clusters), 0))
+    if X is not None:
         unit = normalize(X)
         centres = np.stack([unit[codes == k].mean(axis=0) for k in range(len(clusters))])
         similarity = unit @ normalize(centres).T
+    elif len(terms):
+        docs = normalize(sparse.csr_matrix(counts).multiply(idf))
+        similarity = np.asarray(docs @ normalize(weights).T)
+    else:
+        # Neither terms nor vectors rank the texts: a cluster's first texts stand for it.
+        similarity = np.zeros((len(texts), len(clusters)))
 
     rows = []
     for k, cluster in enumerate(clusters):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +62,10 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     assert simcse["n_steps"] == 2  # 96 texts, batch 64: one full + one of 32
     assert report["settings"]["augment"] == SENTENCE_TUNED["augment"]
     assert report["settings"]["learning_rate"] == SENTENCE_TUNED["learning_rate"]
+    # The recorded command reproduces the run: it names the data file too.
+    assert report["settings"]["data"] == str(csv)
+    command = (tmp_path / "report.md").read_text().split("Command: `")[1].split("`")[0]
+    assert shlex.split(command)[shlex.split(command).index("--data") + 1] == str(csv)
     # The trained-vs-untrained difference comes with its seed noise, printed and reported:
     # the untrained vectors (the baseline's, as the reference is another model) clustered at
     # NOISE_SEEDS seeds, paired with SimCSE's.
@@ -202,11 +208,13 @@ def _workspace(corpus, folder):
         short=folder / "short.npy",
         nan=folder / "nan.npy",
         study=folder / "study",  # the user's folder holding a report.json of their own
+        few=folder / "few.txt",
     )
     files["csv"].write_bytes(csv.read_bytes())
     files["txt"].write_bytes(txt.read_bytes())
     np.save(files["vectors"], rng.normal(size=(120, 8)).astype(np.float32))
     files["labels"].write_text("cluster,Cat1\n0,food\n")
+    files["few"].write_text("".join(f"text {i}\n" for i in range(6)))
     files["notes"].write_text("Text\nmy notes\n")
     files["userdir"].mkdir()
     (files["userdir"] / "notes.txt").write_text("keep me\n")
@@ -255,7 +263,22 @@ BAD_INPUT = [
     (
         ["embed", "{csv}", "--encoding", "klingon", "--output", "{tmp}/x.npy"],
         2,
-        "unknown encoding 'klingon'",
+        "--encoding 'klingon' is not a text encoding",
+        [],
+    ),
+    # A codec, but of bytes to bytes or str to str.
+    (
+        ["embed", "{csv}", "--encoding", "rot13", "--output", "{tmp}/x.npy"],
+        2,
+        "--encoding 'rot13' is not a text encoding",
+        [],
+    ),
+    (["embed", "{csv}", "--column", "", "--output", "{tmp}/x.npy"], 2, "has no column ''", []),
+    (["embed", "{csv}", "--output", "{tmp}/out/"], 2, "--output {tmp}/out/ names a folder", []),
+    (
+        ["cluster", "{few}", "--output", "{tmp}/l.csv"],
+        2,
+        "clustering needs at least 10 texts; {few} has 6",
         [],
     ),
     (["embed", "{csv}", "--output", "{csv}", "--overwrite"], 2, "is the input", ["csv"]),
@@ -423,7 +446,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert all(files[name].exists() for name in kept)
     before = _snapshot(tmp_path)
     assert main([arg.format(tmp=tmp_path, **files) for arg in argv]) == code
-    assert message in _error_line(capsys)
+    assert message.format(tmp=tmp_path, **files) in _error_line(capsys)
     # Nothing replaced, touched or left behind (no partial output, no temporary file).
     assert _snapshot(tmp_path) == before
 
@@ -695,6 +718,50 @@ def test_cluster_without_labels_prints_and_writes_the_description(corpus, tmp_pa
     assert main(_cluster_argv(files, "--overwrite", "--describe", str(flat))) == 0
     assert main(_cluster_argv(files, "--describe", str(description))) == 2
     assert "already exists; pass --overwrite" in _error_line(capsys)
+
+
+def test_a_failed_description_leaves_the_clusters_as_they_were(
+    corpus, tmp_path, capsys, monkeypatch
+):
+    import skcse._io
+
+    files = _workspace(corpus, tmp_path)
+    description = tmp_path / "clusters.json"
+    before = _snapshot(tmp_path)
+    atomic_write = skcse._io.atomic_write
+
+    @contextlib.contextmanager
+    def disk_full_for_the_description(path):
+        with atomic_write(path) as handle:
+            if Path(path) == description:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            yield handle
+
+    monkeypatch.setattr(skcse._io, "atomic_write", disk_full_for_the_description)
+    assert main(_cluster_argv(files, "--overwrite", "--describe", str(description))) == 2
+    assert os.strerror(errno.ENOSPC) in _error_line(capsys)
+    # The earlier clusters are not replaced by ones no description goes with; no temp file.
+    assert _snapshot(tmp_path) == before
+
+
+def test_texts_without_terms_are_clustered_and_described(corpus, tmp_path, capsys):
+    files = _workspace(corpus, tmp_path)
+    files["csv"].write_text("Text\n" + "".join(f"{chr(0x1F600 + i % 4)}\n" for i in range(120)))
+    description = tmp_path / "clusters.json"
+    with pytest.warns(UserWarning, match="No terms"):
+        assert main(_cluster_argv(files, "--overwrite", "--describe", str(description))) == 0
+    assert len(pd.read_csv(files["labels"])) == 120
+    assert all(record["terms"] == [] for record in json.loads(description.read_text()))
+
+
+def test_an_output_name_as_long_as_the_file_system_takes(corpus, tmp_path):
+    files = _workspace(corpus, tmp_path)
+    # 255 bytes: the temporary file beside it must not be longer.
+    output = tmp_path / ("v" * 251 + ".csv")
+    argv = _cluster_argv(files)
+    argv[argv.index("--output") + 1] = str(output)
+    assert main(argv) == 0
+    assert len(pd.read_csv(output)) == 120
 
 
 def test_label_column_named_cluster_is_refused_before_any_work(corpus, tmp_path, capsys):

@@ -300,6 +300,22 @@ def test_read_table_keeps_every_row_of_a_table(tmp_path, suffix):
     assert list(frame.columns) == ["Text", "n"] and list(frame.index) == list(range(10))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_read_table_refuses_a_row_longer_than_the_header(tmp_path, suffix):
+    sep = "\t" if suffix == ".tsv" else ","
+    # Empty fields after the last (a separator ending each row) are not data.
+    trailing = write(
+        tmp_path, f"Text{sep}Cat1\nfirst{sep}a{sep}\nsecond{sep}b{sep}\n", "t" + suffix
+    )
+    frame = read_table(trailing, ["Text", "Cat1"])
+    assert frame.to_dict("list") == {"Text": ["first", "second"], "Cat1": ["a", "b"]}
+    # An unquoted separator inside the first row's text: pandas would have cut the text
+    # with only a warning (in a later row it stops: "Expected 2 fields").
+    cut = write(tmp_path, f"Text{sep}Cat1\ngood{sep} would buy{sep}b\nfine{sep}a\n", "c" + suffix)
+    with pytest.raises(ValueError, match="line 2 has 3 fields but the header has 2; quote"):
+        read_table(cut, ["Text"])
+
+
 def test_read_table_lines(tmp_path):
     lines = NA_LIKE + ["", "  ", "a\u2028b"]
     path = tmp_path / "t.txt"

@@ -131,6 +131,20 @@ def test_a_vectorizer_of_your_own():
     assert description.loc[2, "terms"] == []
 
 
+@pytest.mark.parametrize("embeddings", [None, [[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]]])
+def test_texts_without_terms_are_still_described(embeddings):
+    texts = ["\U0001f600 \U0001f600", "and it", "\U0001f600"]
+    with pytest.warns(UserWarning, match="No terms to describe the clusters with") as warned:
+        description = describe_clusters(texts, [0, 1, 0], embeddings)
+    assert warned[0].filename == __file__
+    assert description["terms"].tolist() == [[], []]
+    assert description["size"].tolist() == [2, 1]
+    assert sorted(description.loc[0, "texts"]) == sorted([texts[0], texts[2]])
+    # Another failure of the vectorizer is the user's to see.
+    with pytest.raises(ValueError, match="max_df corresponds to < documents than min_df"):
+        describe_clusters(texts, [0, 1, 0], vectorizer=CountVectorizer(min_df=3, max_df=1))
+
+
 @pytest.mark.parametrize(
     ("texts", "labels", "embeddings", "error", "match"),
     [
@@ -150,7 +164,6 @@ def test_a_vectorizer_of_your_own():
         (["tea", "dog"], [[0, 1]], None, ValueError, "labels must be 1-D"),
         (["tea", "dog"], [0, 1], np.zeros((3, 2)), ValueError, "embeddings has 3 rows but"),
         (["tea", "dog"], [0, 1], [[0.0, 1.0], [np.nan, 1.0]], ValueError, "embeddings"),
-        (["the", "and it"], [0, 1], None, ValueError, "No terms to describe the clusters"),
     ],
 )
 def test_bad_input_is_named(texts, labels, embeddings, error, match):
