@@ -527,7 +527,8 @@ class LabelFreeScorer:
         ``score_func(points, labels, **kwargs) -> float``, greater is better, e.g.
         ``sklearn.metrics.calinski_harabasz_score``, :func:`dbcv_score` or
         ``sklearn.metrics.silhouette_score``. A module-level function, so the scorer
-        pickles.
+        pickles. Sparse points (a TF-IDF step's output) reach it as a CSR matrix, for the
+        functions that take one, such as the silhouette.
     noise : {"penalize", "exclude"}, default="penalize"
         Points labelled -1 are never scored as a cluster. "penalize" scores the other
         points and moves that score toward worse by their fraction of all points, so noise
@@ -649,7 +650,8 @@ class LabelFreeScorer:
         self._validate_params()
         points, labels = _space_and_labels(estimator, X, self.space)
         try:
-            points = check_array(points, dtype=np.float64)
+            # Sparse points (TF-IDF) reach score functions that take them, e.g. the silhouette.
+            points = check_array(points, dtype=np.float64, accept_sparse="csr")
         except (ValueError, TypeError) as exc:
             where = "X" if self.space is None else f"the input of step {self.space!r}"
             raise ValueError(

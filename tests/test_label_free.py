@@ -404,6 +404,22 @@ def test_points_that_are_not_numbers_name_the_fix():
         assert -1 <= silhouette_scorer(pipe, texts) <= 1
 
 
+def test_sparse_points_reach_a_score_that_takes_them():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["dark coffee", "coffee beans", "fresh coffee", "dog leash", "dog collar", "big dog"]
+    pipe = Pipeline(
+        [("tfidf", TfidfVectorizer()), ("kmeans", KMeans(2, n_init=1, random_state=0))]
+    ).fit(texts)
+    points = pipe["tfidf"].transform(texts)
+    expected = silhouette_score(points, pipe.predict(texts), metric="cosine")
+    scorer = make_label_free_scorer(silhouette_score, metric="cosine", space="kmeans")
+    assert scorer(pipe, texts) == pytest.approx(expected)
+    # A score that needs dense points says so.
+    with pytest.raises(TypeError, match="X. parameter of calinski_harabasz_score must be an"):
+        make_label_free_scorer(calinski_harabasz_score, space="kmeans")(pipe, texts)
+
+
 class FixedVectors:
     """A stateless 'encoder' from texts to fixed vectors."""
 
