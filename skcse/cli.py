@@ -84,6 +84,12 @@ def _read_input(
             f"--encoding {encoding!r} is not a text encoding Python knows; give a codec name "
             "such as utf-8, latin-1 or cp1252"
         ) from None
+    if column is not None and file.suffix.lower() not in (".csv", ".tsv"):
+        # Read as one text per line, its header would become a text and --column be ignored.
+        raise UsageError(
+            f"--column {column}: {path} is read as one text per line, which has no columns; "
+            "name a CSV file .csv (or .tsv)"
+        )
     column = "Text" if column is None else column
     try:
         frame = read_table(

@@ -7,6 +7,7 @@ in ``fit`` and ``predict``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -171,7 +172,8 @@ def _cluster_size(min_cluster_size: float, min_samples: int | None, n_samples: i
         return int(min_cluster_size)
     # A fraction of a small sample can fall below 2, which hdbscan refuses, or below the
     # min_samples neighbours that make a point dense.
-    return max(int(min_cluster_size * n_samples), 2, min_samples or 2)
+    # Rounded first: 0.7 * 90 is 62.99999999999999 in binary floating point, not 63.
+    return max(math.floor(round(min_cluster_size * n_samples, 9)), 2, min_samples or 2)
 
 
 class HDBSCAN(ClusterMixin, BaseEstimator):
@@ -209,7 +211,9 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
     cluster_selection_epsilon : float, default=0.0
         Clusters closer than this distance are merged. At least 0.
     alpha : float, default=1.0
-        Distance scaling of the robust single linkage. Greater than 0.
+        Distance scaling of the robust single linkage: distances are divided by it. Greater
+        than 0. Other than 1, Prim's algorithm builds the tree (for up to 60 features
+        hdbscan would choose a faster Boruvka algorithm, which ignores ``alpha``).
     noise : {"soft", "keep"}, default="soft"
         ``"soft"`` assigns every point to a cluster; ``"keep"`` labels noise -1.
 
@@ -338,6 +342,7 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
             cluster_selection_epsilon=float(self.cluster_selection_epsilon),
             alpha=float(self.alpha),
             prediction_data=True,
+            **self._algorithm(),
         ).fit(X)
         self.n_clusters_ = int(self.clusterer_.labels_.max()) + 1
         if self.n_clusters_ == 0:
@@ -356,6 +361,17 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
             self.labels_ = self.clusterer_.labels_.astype(np.intp)
             self.probabilities_ = self.clusterer_.probabilities_
         return self
+
+    def _algorithm(self) -> dict[str, str]:
+        """Return the algorithm argument of hdbscan: its own choice unless that ignores alpha."""
+        if self.alpha == 1.0:
+            return {}
+        from hdbscan.hdbscan_ import KDTREE_VALID_METRICS
+
+        # For up to 60 features hdbscan picks a Boruvka algorithm, which never applies
+        # alpha; Prim's does.
+        kdtree = self.metric in KDTREE_VALID_METRICS
+        return {"algorithm": "prims_kdtree" if kdtree else "prims_balltree"}
 
     def predict(self, X: Any) -> np.ndarray:
         """Label points with the fitted clusters.

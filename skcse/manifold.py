@@ -85,8 +85,8 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     transform_queue_size : float, default=4.0
         How aggressively ``transform`` searches for neighbours.
     a, b : float or None, default=None
-        Positive parameters of the embedding curve; None derives them from ``min_dist`` and
-        ``spread``.
+        Positive parameters of the embedding curve, given together; None (both) derives
+        them from ``min_dist`` and ``spread``.
     random_state : int, RandomState instance or None, default=None
         Seed; an int makes the embedding reproducible (and single-threaded).
     angular_rp_forest : bool, default=False
@@ -322,11 +322,17 @@ class UMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             array not of shape ``(n_samples, n_components)``, a spectral layout with fewer
             than ``n_components + 2`` samples, PCA with fewer than ``n_components``), or umap
             refuses the combination of parameters (e.g. ``min_dist > spread``, or an unknown
-            metric name).
+            metric name), or only one of ``a`` and ``b`` is given.
         """
         umap = _umap()
         # umap's random layout needs 3 points; with fewer it fails in its own internals.
         X = validate_data(self, X, ensure_min_samples=3)
+        if (self.a is None) != (self.b is None):
+            # umap derives both from min_dist and spread when either is None.
+            raise ValueError(
+                f"a={self.a} and b={self.b}: give both, or neither (None derives them from "
+                "min_dist and spread); umap would ignore the one given."
+            )
         self._check_init(X.shape[0])
         params = self.get_params()
         for name, value in params.items():

@@ -533,9 +533,10 @@ class LabelFreeScorer:
         Points labelled -1 are never scored as a cluster. "penalize" scores the other
         points and moves that score toward worse by their fraction of all points, so noise
         is never free: a positive score is multiplied by it, as DBCV does (each noise point
-        counts 0); a negative one moves that fraction of the way from ``worst_score`` to
-        it (divided by the fraction when ``worst_score`` is infinite), so it stays above
-        ``worst_score``. "exclude" scores the other points alone.
+        counts 0); a negative one above ``worst_score`` moves that fraction of the way
+        from ``worst_score`` to it, so it stays above ``worst_score``; any other negative
+        one (``worst_score`` is infinite, or the score is below it) is divided by the
+        fraction. "exclude" scores the other points alone.
     space : str or None, default=None
         Where the points are measured. None: the input of the estimator's final step, the
         space the clusterer saw (for :func:`~skcse.make_cluster_pipeline`, UMAP's output).
@@ -675,11 +676,13 @@ class LabelFreeScorer:
             fraction = n_clustered / len(labels)
             if score >= 0:
                 score *= fraction
-            elif np.isfinite(self.worst_score):
+            elif np.isfinite(self.worst_score) and score > self.worst_score:
                 # Shrinking a negative score would raise it; moving it toward worst_score
                 # lowers it and keeps it above a candidate with nothing to judge.
                 score = self.worst_score + (score - self.worst_score) * fraction
             else:
+                # No floor to move toward (or the score is already under it): only
+                # dividing lowers it.
                 score /= fraction
         return score
 
@@ -702,9 +705,9 @@ def make_label_free_scorer(
         function (not a lambda) so that the scorer pickles for parallel searches.
     noise : {"penalize", "exclude"}, default="penalize"
         "penalize" moves the score of the points not labelled -1 toward worse by their
-        fraction (a positive score times it, a negative one from ``worst_score`` that
-        fraction of the way to it, or divided by it when ``worst_score`` is infinite);
-        "exclude" scores them alone.
+        fraction (a positive score times it, a negative one above ``worst_score`` from
+        ``worst_score`` that fraction of the way to it, any other divided by it); "exclude"
+        scores them alone.
     space : str or None, default=None
         None measures the points where the final step clustered them; a Pipeline step's
         name measures them at that step's input, e.g. ``"umap"``.

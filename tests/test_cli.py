@@ -274,6 +274,12 @@ BAD_INPUT = [
         [],
     ),
     (["embed", "{csv}", "--column", "", "--output", "{tmp}/x.npy"], 2, "has no column ''", []),
+    (
+        ["embed", "{txt}", "--column", "Text", "--output", "{tmp}/x.npy"],
+        2,
+        "--column Text: {txt} is read as one text per line",
+        [],
+    ),
     (["embed", "{csv}", "--output", "{tmp}/out/"], 2, "--output {tmp}/out/ names a folder", []),
     (
         ["cluster", "{few}", "--output", "{tmp}/l.csv"],

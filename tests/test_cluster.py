@@ -118,6 +118,25 @@ def test_clusterer_is_fitted_with_params(blobs):
     assert model.n_features_in_ == 2
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "canberra"])
+def test_alpha_scales_the_distances_in_few_dimensions(metric):
+    # Up to 60 features hdbscan's own choice (Boruvka) ignored alpha.
+    X, _ = make_blobs(n_samples=200, centers=4, n_features=5, cluster_std=3, random_state=0)
+    heights = {
+        alpha: HDBSCAN(min_cluster_size=10, alpha=alpha, metric=metric)
+        .fit(X)
+        .clusterer_.single_linkage_tree_
+        for alpha in (0.5, 1.0, 2.0)
+    }
+    # Dividing distances by alpha raises the merge heights that distances (not core
+    # distances) set.
+    total = {alpha: tree.to_numpy()[:, 2].sum() for alpha, tree in heights.items()}
+    assert total[0.5] > total[1.0] > total[2.0]
+    # alpha=1 leaves hdbscan's own algorithm, and so its results, as they were.
+    default = hdbscan.HDBSCAN(metric=metric, min_cluster_size=10, prediction_data=True).fit(X)
+    assert total[1.0] == default.single_linkage_tree_.to_numpy()[:, 2].sum()
+
+
 @pytest.mark.parametrize("noise", ["soft", "keep"])
 def test_fit_predict_and_predict_on_training_data_give_labels(blobs, noise):
     X, y = blobs
@@ -328,6 +347,12 @@ def test_min_cluster_size_as_a_fraction_of_the_samples(
     assert model.min_cluster_size_ == expected
     assert model.clusterer_.min_cluster_size == expected
     assert model.min_cluster_size == min_cluster_size  # the parameter is left as it was
+
+
+def test_a_fraction_is_floored_as_written_not_as_stored():
+    # 0.7 * 90 is 62.99999999999999 in binary floating point; 70% of 90 points is 63.
+    X, _ = make_blobs(n_samples=90, centers=2, random_state=0)
+    assert HDBSCAN(min_cluster_size=0.7).fit(X).min_cluster_size_ == 63
 
 
 def test_fraction_gives_the_same_clusters_as_its_count(blobs):

@@ -180,6 +180,16 @@ def test_penalize_keeps_a_negative_score_above_worst_score():
     assert silhouette_scorer(FixedLabels(labels), LINE) > nothing_to_judge
 
 
+def test_penalize_lowers_a_score_already_below_worst_score():
+    # A BIC with the default worst_score of -1: it moved up toward -1 and rewarded noise.
+    scorer = make_label_free_scorer(gaussian_bic_score, covariance_type="spherical")
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, -1, -1])
+    kept = labels != -1
+    raw = gaussian_bic_score(LINE[kept], labels[kept], covariance_type="spherical")
+    assert raw < -1.0
+    assert scorer(FixedLabels(labels), LINE) == pytest.approx(raw / 0.8)
+
+
 def test_calling_most_points_noise_does_not_pay_under_penalize():
     # Every point in one of two clusters, or all but two points of each group called noise.
     joined = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 1])

@@ -122,6 +122,15 @@ def test_too_few_samples_for_the_layout_are_refused_before_umap(data, n_samples,
         UMAP(n_epochs=5, random_state=0, **params).fit(data[0][:n_samples])
 
 
+@pytest.mark.parametrize("params", [{"a": 50.0}, {"b": 5.0}])
+def test_a_and_b_come_together(data, params):
+    # umap derives both when either is None: the one given would be ignored.
+    with pytest.raises(ValueError, match=r"give both, or neither"):
+        UMAP(**FAST, **params).fit(data[0])
+    both = UMAP(**FAST, a=50.0, b=5.0).fit(data[0])
+    assert (both.umap_._a, both.umap_._b) == (50.0, 5.0)
+
+
 def test_the_smallest_layouts_fit(data):
     X = data[0]
     assert UMAP(init="random", n_epochs=5, random_state=0).fit_transform(X[:3]).shape == (3, 2)
