@@ -93,10 +93,18 @@ def _training_rows(clusterer: Any, X: np.ndarray) -> np.ndarray:
     raw = clusterer.prediction_data_.raw_data
     if X.shape == raw.shape and np.array_equal(X, raw):
         return np.arange(len(X))
-    # By the rows' bytes: a dict of the training rows finds each in constant time.
-    positions = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(raw, np.float64))}
+    raw = np.ascontiguousarray(raw, np.float64)
     rows = np.ascontiguousarray(X, np.float64)
-    return np.array([positions.get(row.tobytes(), -1) for row in rows], dtype=np.intp)
+    # A dict of the training rows' hashes finds each row in constant time, without keeping
+    # a copy of the training data as keys.
+    positions: dict[int, int] = {}
+    for i, row in enumerate(raw):
+        positions.setdefault(hash(row.tobytes()), i)
+    found = np.array([positions.get(hash(row.tobytes()), -1) for row in rows], dtype=np.intp)
+    # Two rows can share a hash: only an equal row is a training point.
+    hit = np.flatnonzero(found >= 0)
+    found[hit[(rows[hit] != raw[found[hit]]).any(axis=1)]] = -1
+    return found
 
 
 def _check_prediction_size(clusterer: Any) -> None:
