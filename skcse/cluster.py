@@ -1,8 +1,9 @@
 """Density clustering with a ``predict`` method: :class:`HDBSCAN`.
 
 ``hdbscan.HDBSCAN`` has no ``predict``, so a Pipeline ending in it cannot be scored on held-out
-data. :class:`HDBSCAN` wraps it, keeps the prediction data and labels points with the same rule
-in ``fit`` and ``predict``.
+data. :class:`HDBSCAN` wraps it and keeps the prediction data: ``predict`` gives a training
+point its label from ``fit`` wherever it appears, and places new points by soft membership
+(``noise="soft"``) or ``hdbscan.approximate_predict`` (``noise="keep"``).
 """
 
 from __future__ import annotations

@@ -634,8 +634,9 @@ class LabelFreeScorer:
         Returns
         -------
         score : float
-            ``score_func`` of the clustered points and their labels (times their fraction
-            with ``noise="penalize"``), or ``worst_score`` when there is nothing to judge.
+            ``score_func`` of the clustered points and their labels (moved toward worse by
+            their fraction with ``noise="penalize"``, as the class describes), or
+            ``worst_score`` when there is nothing to judge.
 
         Raises
         ------
