@@ -118,8 +118,11 @@ def _quiet() -> Iterator[None]:
 
 def _export_onnx(transformer: Any, path: str) -> list[str]:
     """Write the transformer as an ONNX graph with dynamic batch and length; return its inputs."""
-    # A padded example, so that tracing keeps the attention mask's path.
-    example = transformer.tokenizer(["a b c d", "a"], padding=True, return_tensors="pt")
+    # A padded example, so that tracing keeps the attention mask's path; quiet when it is
+    # longer than a small max_seq_length (lengths are dynamic axes of the graph anyway).
+    example = transformer.tokenizer(
+        ["a b c d", "a"], padding=True, return_tensors="pt", verbose=False
+    )
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, _OUTPUT]}
     with torch.no_grad():

@@ -471,16 +471,17 @@ def check_checkpoint_dir(checkpoint_dir: str | os.PathLike[str] | None) -> None:
         )
 
 
-def _resume_point(folder: Path | None, fingerprint: str | None) -> tuple[str | None, list[float]]:
-    """Return the last complete checkpoint and the diagnosis made before the first step.
+def _resume_point(folder: Path | None, fingerprint: str | None) -> tuple[str | None, dict]:
+    """Return the last complete checkpoint and what its fit recorded before the first step.
 
-    Checkpoints of another fit (another fingerprint) are removed, with a warning.
+    The record holds the diagnosis made then and the fit's seed. Checkpoints of another fit
+    (another fingerprint) are removed, with a warning.
     """
     from transformers.trainer import TRAINER_STATE_NAME
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     if folder is None or not folder.is_dir():
-        return None, []
+        return None, {}
     # The Trainer writes its state file last: a folder without it is a save cut short.
     complete = [
         path
@@ -488,12 +489,12 @@ def _resume_point(folder: Path | None, fingerprint: str | None) -> tuple[str | N
         if (path / TRAINER_STATE_NAME).is_file() and path.name.rsplit("-", 1)[1].isdigit()
     ]
     if not complete:
-        return None, []
+        return None, {}
     last = str(max(complete, key=lambda path: int(path.name.rsplit("-", 1)[1])))
     marker = folder / FINGERPRINT_FILE
     saved = json.loads(marker.read_text()) if marker.is_file() else {}
     if saved.get("fingerprint") == fingerprint:
-        return last, saved["diagnosis"]
+        return last, saved
     warnings.warn(
         f"The checkpoints in {folder} belong to a fit with other parameters or data; training "
         "starts afresh and will replace them.",
@@ -501,7 +502,7 @@ def _resume_point(folder: Path | None, fingerprint: str | None) -> tuple[str | N
         stacklevel=user_stacklevel(),
     )
     _remove_checkpoints(folder)
-    return None, []
+    return None, {}
 
 
 def _remove_checkpoints(folder: Path) -> None:
@@ -596,8 +597,16 @@ def train_simcse(
         "alignment": [],
         "uniformity": [],
     }
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    resume, saved = _resume_point(folder, fingerprint)
     if total == 0:
+        # Nothing to train or resume: the fit is over, and its checkpoints with it.
+        if folder is not None and rank_and_size()[0] == 0:
+            _remove_checkpoints(folder)
         return history, 0
+    # Resumed, the fit goes on with the seed it started with: one drawn from
+    # random_state=None differs at every call.
+    seed = saved.get("seed", seed)
 
     def diagnose() -> None:
         if not compute_alignment:
@@ -615,8 +624,6 @@ def train_simcse(
         history["alignment"].append(alignment)
         history["uniformity"].append(uniformity)
 
-    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
-    resume, first = _resume_point(folder, fingerprint)
     views = _Views(augment, keep_range, seed)
     dataset = Dataset.from_dict({"text": list(texts), "key": list(range(len(texts)))})
     with tempfile.TemporaryDirectory(prefix="skcse-fit-") as scratch:
@@ -676,10 +683,11 @@ def train_simcse(
                     diagnose()
                     if folder is not None and rank_and_size()[0] == 0:
                         diagnosis = history["alignment"] + history["uniformity"]
-                        marker = {"fingerprint": fingerprint, "diagnosis": diagnosis}
+                        marker = {"fingerprint": fingerprint, "diagnosis": diagnosis, "seed": seed}
                         with atomic_write(folder / FINGERPRINT_FILE) as handle:
                             handle.write(json.dumps(marker).encode())
                 else:
+                    first = saved["diagnosis"]
                     history["alignment"], history["uniformity"] = first[:1], first[1:]
                 trainer.train(resume_from_checkpoint=resume)
                 diagnose()

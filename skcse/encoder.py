@@ -173,7 +173,8 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         sentence-transformers' Trainer to ``checkpoint_dir/checkpoint-N`` every
         ``checkpoint_steps`` steps, keeping the last. A later ``fit`` with the same
         parameters and data resumes from the last complete checkpoint and ends with the same
-        weights as an uninterrupted fit; the checkpoints are removed when a fit finishes.
+        weights as an uninterrupted fit (with ``random_state`` None or a RandomState, it
+        keeps the seed its first call drew); the checkpoints are removed when a fit finishes.
         Checkpoints of other parameters or data are removed, with a warning. A folder
         holding ``checkpoint-*`` folders that skcse did not write is refused.
     checkpoint_steps : int, default=100
@@ -464,6 +465,12 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 f"negatives, and X holds {len(texts)}. Use epochs=0 to only load the backbone."
             )
         device = resolve_device(self.device)
+        # A fit that fails from here on must not leave the previous fit beside the new
+        # parameters: the estimator is then unfitted, as the errors say.
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            delattr(self, name)
+        # The vectors fit_transform keeps, and the backend's export transform makes.
+        self._train_embedding = self._exported = None
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             device, seed = self._join_processes(texts, device, seed)
@@ -514,8 +521,6 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 progress=self.verbose > 0,
             )
         model.eval()
-        self._train_embedding = None  # set by fit_transform; stale after any refit
-        self._exported = None  # the backend's export of model_, made by transform
         self.model_ = model
         self.n_features_out_ = int(transformer.get_embedding_dimension())
         self.history_ = history
@@ -580,6 +585,10 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         # loudly, or what runs transform: a resumed fit must be the same fit.
         ignored = {"checkpoint_dir", "checkpoint_steps", "verbose", "backend", "quantize"}
         params = {k: v for k, v in self.get_params().items() if k not in ignored}
+        if isinstance(params["random_state"], np.random.RandomState):
+            # Its state moves at every fit; like None it draws a seed, which the
+            # checkpoints keep for the resumed fit.
+            params["random_state"] = None
         return joblib_hash((params, texts))
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:

@@ -86,6 +86,20 @@ def test_threads_transform_at_once(fitted, texts, backend):
         np.testing.assert_array_equal(out, expected)
 
 
+def test_export_of_a_short_max_seq_length_logs_nothing(tiny_bert, texts, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    # The export's example, 6 tokens, is longer than max_seq_length=4: transformers warned.
+    encoder = SimCSEEncoder(tiny_bert, epochs=0, max_seq_length=4, backend="onnx", verbose=0)
+    encoder.fit(texts)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    monkeypatch.setattr(logger, "handlers", [*logger.handlers, handler])
+    encoder.transform(texts)
+    assert [record.getMessage() for record in records] == []
+
+
 def test_exported_once_and_follows_params(fitted, texts, count_exports):
     pytest.importorskip("onnxruntime")
     encoder = _copy(fitted).set_params(backend="onnx")

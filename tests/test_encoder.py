@@ -462,10 +462,13 @@ def test_non_finite_loss_stops_and_leaves_estimator_unfitted(tiny_bert, texts):
 
 def test_divergence_in_the_last_step_leaves_estimator_unfitted(tiny_bert, texts):
     # One step: its loss is finite, the update is not; transform gave NaN vectors.
-    encoder = SimCSEEncoder(tiny_bert, **{**FAST, "learning_rate": 1e6, "max_steps": 1})
+    encoder = SimCSEEncoder(tiny_bert, **{**FAST, "max_steps": 1}).fit(texts)
+    encoder.set_params(learning_rate=1e6)
     with pytest.raises(FloatingPointError, match="After 1 steps the model's vectors are NaN"):
         encoder.fit(texts)
-    assert not hasattr(encoder, "model_")
+    # Not the earlier fit beside the new parameters.
+    with pytest.raises(NotFittedError):
+        encoder.transform(texts)
 
 
 def test_pickle_round_trip_in_a_fresh_process(tiny_bert, texts, tmp_path):
@@ -706,6 +709,45 @@ def test_checkpoint_of_other_data_is_ignored_with_a_warning(
     with pytest.warns(UserWarning, match="other parameters or data"):
         other = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts[:40])
     assert other.resumed_from_step_ == 0
+    assert list(ckpt.iterdir()) == []
+
+
+@pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])
+def test_an_unseeded_fit_resumes_with_the_seed_it_drew(
+    tiny_bert, texts, tmp_path, monkeypatch, random_state
+):
+    import skcse._training as training
+
+    ckpt = tmp_path / "ckpt"
+    params = {**CHECKPOINTED, "random_state": random_state, "checkpoint_dir": str(ckpt)}
+    monkeypatch.setattr(training, "_remove_checkpoints", lambda folder: None)  # keep the last
+    first = SimCSEEncoder(tiny_bert, **params).fit(texts)
+    assert _checkpoints(ckpt) == ["checkpoint-16"]
+    monkeypatch.undo()
+    # Steps 17 and 18 again, from checkpoint-16: with a newly drawn seed they took other
+    # batches and views.
+    resumed = SimCSEEncoder(tiny_bert, **params).fit(texts)
+    assert resumed.resumed_from_step_ == 16
+    assert resumed.history_ == first.history_
+    for (name, a), b in zip(
+        resumed.model_.state_dict().items(), first.model_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_a_fit_without_steps_removes_the_checkpoints_of_another(
+    tiny_bert, texts, tmp_path, monkeypatch
+):
+    import skcse._training as training
+
+    ckpt = tmp_path / "ckpt"
+    monkeypatch.setattr(training, "_remove_checkpoints", lambda folder: None)
+    SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="other parameters or data"):
+        SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **{**CHECKPOINTED, "epochs": 0}).fit(
+            texts
+        )
     assert list(ckpt.iterdir()) == []
 
 
