@@ -676,7 +676,9 @@ def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):
         SimCSEEncoder({tiny_bert!r}, checkpoint_dir={str(ckpt)!r}, **{CHECKPOINTED!r}).fit(texts)
         """
     )
-    killed = subprocess.run([sys.executable, "-c", script])
+    # The killed process cannot remove its scratch folder: keep it in tmp_path.
+    scratch = {**os.environ, "TMPDIR": str(tmp_path)}
+    killed = subprocess.run([sys.executable, "-c", script], env=scratch)
     assert killed.returncode == -9
     assert _checkpoints(ckpt) == ["checkpoint-8"]  # the Trainer keeps the last one
     (ckpt / "checkpoint-12").mkdir()  # as a process killed while saving leaves it
