@@ -8,6 +8,7 @@ The command ``skcse compare`` is a thin shell around :func:`run_compare`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -215,6 +216,7 @@ def run_compare(
 
     from skcse.describe import describe_clusters
     from skcse.encoder import SimCSEEncoder
+    from skcse.pipeline import _fewest_samples, make_cluster_pipeline
 
     say = log or (lambda line: None)
     # Refused before minutes of training, not after.
@@ -232,6 +234,12 @@ def run_compare(
         check_output(output)
         check_writable(output)
     texts = list(texts)
+    needed = _fewest_samples(make_cluster_pipeline())
+    if len(texts) < needed:
+        raise ValueError(
+            f"The study clusters with UMAP + HDBSCAN, which need at least {needed} texts; "
+            f"got {len(texts)}."
+        )
     y = np.asarray(y)
     n_categories = len(np.unique(y))
     stages: dict[str, dict[str, Any]] = {}
@@ -254,7 +262,8 @@ def run_compare(
     # Both models are loaded first, so that a name that cannot be loaded fails in seconds.
     say("loading the models")
     base = SimCSEEncoder(model, epochs=0, random_state=seed, verbose=verbose).fit(texts[:1])
-    SimCSEEncoder._check_trainable_layers(
+    # "auto" is capped at the backbone's depth: the report gives the layers trained.
+    recipe["trainable_layers"] = SimCSEEncoder._check_trainable_layers(
         recipe["trainable_layers"], base.model_[0].auto_model, auto=trainable_layers == "auto"
     )
     same = reference_model == model
@@ -340,7 +349,7 @@ def run_compare(
     )
     for stage in STAGES:
         stages[stage].update(_scores(y, labels[stage]))
-        stages[stage]["n_clusters"] = int(len(np.unique(labels[stage])))
+        stages[stage]["n_clusters"] = int(len(np.unique(labels[stage][labels[stage] >= 0])))
         stages[stage]["title"] = _TITLES[stage]
         description = describe_clusters(texts, labels[stage], embeddings[stage])
         stages[stage]["clusters"] = description.to_dict(orient="records")
@@ -383,6 +392,7 @@ def _cluster(X: np.ndarray, seed: int, n_components: int) -> tuple[np.ndarray, f
     from skcse.manifold import UMAP
     from skcse.pipeline import make_cluster_pipeline
 
+    _warm_up()
     start = time.perf_counter()
     if n_components == 2:
         result = UMAP(
@@ -391,6 +401,22 @@ def _cluster(X: np.ndarray, seed: int, n_components: int) -> tuple[np.ndarray, f
     else:
         result = make_cluster_pipeline(random_state=seed).fit_predict(X)
     return result, time.perf_counter() - start
+
+
+@functools.cache
+def _warm_up() -> None:
+    """Cluster a few points once per process, untimed.
+
+    A process's first UMAP + HDBSCAN run loads their compiled code (about 3 s on 2 cores),
+    which would count in the time of whichever stage ran first in that process.
+    """
+    import warnings
+
+    from skcse.pipeline import make_cluster_pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no cluster in random points, as expected
+        make_cluster_pipeline(random_state=0).fit_predict(np.random.default_rng(0).random((30, 4)))
 
 
 def noise_verdict(
@@ -527,7 +553,7 @@ def _summary(report: dict[str, Any]) -> str:
     command = (
         f"skcse compare --n-samples {report['n_samples']} --seed {settings['seed']} --epochs "
         f"{settings['epochs']} --augment {settings['augment']} --learning-rate "
-        f"{settings['learning_rate']:g} --trainable-layers "
+        f"{float(settings['learning_rate'])!r} --trainable-layers "
         f"{settings.get('trainable_layers') or 'all'}"
     )
     command += "".join(
@@ -543,8 +569,7 @@ def _summary(report: dict[str, Any]) -> str:
     # Reports written before trainable_layers existed trained every layer.
     layers = layers_trained(settings.get("trainable_layers"))
     return (
-        f"- Sample: {report['n_samples']} reviews, stratified over {report['n_categories']} "
-        "categories.\n"
+        f"- Sample: {report['n_samples']} reviews in {report['n_categories']} categories.\n"
         f"- Seed: {settings['seed']} (sample, SimCSE, KMeans and UMAP).\n"
         f"- Backbone: {_model_name(settings['model'])}; reference model: "
         f"{_model_name(settings['reference_model'])}.\n"

@@ -276,7 +276,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         log=say,
         progress=not args.quiet,
         n_jobs=args.n_jobs,
-        data=data.path,
+        # Resolved, so that the report's command runs from any folder.
+        data=Path(data.path).resolve(),
     )
     print(format_table(report))
     print(format_noise(report))
@@ -338,7 +339,7 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
 
     from skcse._io import atomic_write
     from skcse.describe import describe_clusters
-    from skcse.pipeline import make_cluster_pipeline
+    from skcse.pipeline import _fewest_samples, make_cluster_pipeline
 
     if args.label_column == "cluster":
         raise UsageError(
@@ -376,9 +377,7 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
         )
     size = {} if args.min_cluster_size is None else {"min_cluster_size": args.min_cluster_size}
     pipe = make_cluster_pipeline(random_state=args.seed, **size)
-    # UMAP's spectral layout needs n_components + 2 points, HDBSCAN min_samples: say so
-    # before embedding them.
-    needed = max(pipe["umap"].n_components + 2, pipe["hdbscan"].min_samples or 0)
+    needed = _fewest_samples(pipe)
     if len(texts) < needed:
         raise UsageError(f"clustering needs at least {needed} texts; {args.input} has {len(texts)}")
     if not args.embeddings:

@@ -100,3 +100,12 @@ def make_cluster_pipeline(
         ),
     ]
     return Pipeline(steps, memory=memory)
+
+
+def _fewest_samples(pipe: Pipeline) -> int:
+    """Return how many samples a pipeline of :func:`make_cluster_pipeline` needs to fit.
+
+    UMAP's spectral layout needs ``n_components + 2`` points and HDBSCAN ``min_samples``;
+    the commands check it before they embed anything.
+    """
+    return max(pipe["umap"].n_components + 2, pipe["hdbscan"].min_samples or 0)

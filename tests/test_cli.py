@@ -97,11 +97,33 @@ def test_compare_writes_report_and_plots(corpus, tiny_bert, tiny_roberta, tmp_pa
     texts = set(pd.read_csv(csv)["Text"])
     for stage in report["stages"].values():
         clusters = stage["clusters"]
-        assert len(clusters) == stage["n_clusters"]
+        assert len([c for c in clusters if c["cluster"] != -1]) == stage["n_clusters"]
         assert sum(cluster["size"] for cluster in clusters) == 96
         for cluster in clusters:
             assert set(cluster) == {"cluster", "size", "terms", "texts"}
             assert cluster["terms"] and set(cluster["texts"]) <= texts
+
+
+def test_compare_reports_what_it_ran_on_a_shallow_backbone(tmp_path):
+    from conftest import save_tiny
+    from skcse._compare import run_compare
+
+    # One layer: "auto" trains the recipe's 2 layers capped at 1. Sixteen texts: HDBSCAN
+    # finds no cluster, every label is noise.
+    shallow = str(save_tiny("bert", tmp_path, layers=1))
+    texts, y = make_texts(16)
+    report = run_compare(texts, y, model=shallow, reference_model=shallow, n_jobs=1,
+                         progress=False)  # fmt: skip
+    assert report["settings"]["trainable_layers"] == 1
+    assert "top 1 layer" in format_report(report)
+    simcse = report["stages"]["simcse"]
+    assert [c["cluster"] for c in simcse["clusters"]] == [-1]
+    assert simcse["n_clusters"] == 0
+    # The command gives the learning rate in full, so that it reruns this study.
+    report["settings"]["learning_rate"] = 1.23456789e-05
+    assert "--learning-rate 1.23456789e-05 " in format_report(report)
+    with pytest.raises(ValueError, match="need at least 10 texts; got 9"):
+        run_compare(texts[:9], y[:9], model=shallow, reference_model=shallow)
 
 
 def test_compare_replaces_only_its_own_report_and_plots(tmp_path):
