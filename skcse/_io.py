@@ -18,7 +18,7 @@ __all__ = ["EncodingError", "apply_umask", "atomic_write", "check_writable", "re
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_write(path: str | os.PathLike[str], *, exclusive: bool = False) -> Iterator[BinaryIO]:
     """Open a new temporary file beside ``path``; on success it replaces ``path``.
 
     The file is flushed and fsynced before the rename. On any exception (KeyboardInterrupt
@@ -28,11 +28,19 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     ----------
     path : str or path-like
         The final file. Its folder is created if needed.
+    exclusive : bool, default=False
+        Only create ``path``: if a file is there at the end (another process wrote it
+        meanwhile), it is left as it is.
 
     Yields
     ------
     BinaryIO
         The open temporary file; its ``name`` is the temporary path.
+
+    Raises
+    ------
+    FileExistsError
+        With ``exclusive``, if ``path`` exists when the file is complete.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -45,10 +53,28 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            _link(tmp, target)
+            tmp.unlink(missing_ok=True)  # the link's other name
+        else:
+            os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _link(tmp: Path, target: Path) -> None:
+    """Give the complete ``tmp`` the name ``target`` unless that name is taken."""
+    taken = FileExistsError(f"{target} appeared while it was being written; it is left as it is.")
+    try:
+        os.link(tmp, target)  # refuses an existing target, in one step
+    except FileExistsError:
+        raise taken from None
+    except OSError:
+        # A file system without hard links: a check, then the rename.
+        if target.exists():
+            raise taken from None
+        os.replace(tmp, target)
 
 
 def _umask() -> int:

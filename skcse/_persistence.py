@@ -143,7 +143,9 @@ def write_folder(
     Raises
     ------
     FileExistsError, PermissionError, NotADirectoryError
-        As :func:`check_target`, before anything is written.
+        As :func:`check_target`, before anything is written; FileExistsError also when
+        another process wrote ``path`` meanwhile (it is then left as it is, unless
+        ``overwrite`` allows replacing it).
     OSError
         If writing fails (a full disk, for one); ``path`` is then left as it was, and no
         staging folder remains.
@@ -157,7 +159,7 @@ def write_folder(
         _write_model(model, staging, target)
         apply_umask(staging)
         _write_json(staging / META_FILE, {**meta, MANIFEST_KEY: _manifest(staging)})
-        _swap_in(staging, target)
+        _swap_in(staging, target, overwrite)
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -477,11 +479,24 @@ def _exchange(first: Path, second: Path) -> bool:
     return True
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Put the complete folder ``staging`` at ``target``, replacing what check_target allowed."""
+def _swap_in(staging: Path, target: Path, overwrite: bool) -> None:
+    """Put the complete folder ``staging`` at ``target``, replacing what check_target allowed.
+
+    ``target`` is checked again: another process may have written it since.
+    """
+    appeared = f"{target} appeared while this model was being written"
     if not target.exists():
-        os.replace(staging, target)
+        try:
+            # Unlike a file, a folder cannot be renamed over one that has contents.
+            os.rename(staging, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise FileExistsError(f"{appeared}; it is left as it is.") from None
         return
+    if not overwrite:
+        raise FileExistsError(f"{appeared}; pass overwrite=True to replace it.")
+    _check_replaceable(target)
     if _exchange(staging, target):
         shutil.rmtree(staging)  # it now holds the old folder
         return
@@ -499,6 +514,20 @@ def _swap_in(staging: Path, target: Path) -> None:
         backup.rmdir()
         raise
     shutil.rmtree(backup)
+
+
+def folder_identity(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """Return the device, inode and change time of the folder at ``path`` (None if none).
+
+    Every save makes a new folder and renames it into place, so a changed identity means the
+    folder was replaced; the change time tells a new folder from an old one whose freed
+    inode number it reuses.
+    """
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino, status.st_ctime_ns
 
 
 def usable_device(device: str) -> str:

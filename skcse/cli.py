@@ -13,7 +13,9 @@ import argparse
 import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,13 +204,14 @@ def _check_output(
     check_writable(out)
 
 
-def _save_npy(path: str, array: np.ndarray) -> None:
+def _save_npy(path: str, array: np.ndarray, *, overwrite: bool) -> None:
     """Write an .npy file atomically, so a failure never leaves a partial file."""
     import numpy as np
 
     from skcse._io import atomic_write
 
-    with atomic_write(path) as handle:
+    # Without --overwrite, a file another process wrote there meanwhile is kept.
+    with atomic_write(path, exclusive=not overwrite) as handle:
         np.save(handle, array)
 
 
@@ -327,7 +330,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     )
     encoder = _encoder_for(args.model, texts, args.quiet)
     X = encoder.transform(texts)
-    _save_npy(args.output, X)
+    _save_npy(args.output, X, overwrite=args.overwrite)
     print(f"wrote {X.shape[0]} x {X.shape[1]} embeddings to {args.output}")
     return 0
 
@@ -398,7 +401,8 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     # Both written in full before either replaces its file: a failure leaves neither.
     with contextlib.ExitStack() as stack:
         for path, data in files.items():
-            stack.enter_context(atomic_write(path)).write(data.encode("utf-8"))
+            handle = atomic_write(path, exclusive=not args.overwrite)
+            stack.enter_context(handle).write(data.encode("utf-8"))
     n_clusters = len(np.unique(clusters[clusters >= 0]))
     n_noise = int((clusters < 0).sum())
     if n_clusters:
@@ -632,10 +636,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit code: 0 on success; 2 when the input, an option or the file system stops
         the command (the message says what to change); 1 on an unexpected error (the
-        message names its type); 130 when interrupted with Ctrl-C.
+        message names its type); 130 when interrupted with Ctrl-C or SIGTERM.
     """
     args = _parser().parse_args(argv)
     prefix = f"skcse {args.command}"
+    # SIGTERM (a scheduler's or `kill`'s stop) ends the command as Ctrl-C does, so that the
+    # partial outputs are removed; signal handlers can only be set in the main thread.
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        on_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -653,6 +662,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             message += "; set NUMBA_CACHE_DIR to a writable folder"
         print(f"{prefix}: error: unexpected {type(exc).__name__}: {message}", file=sys.stderr)
         return EXIT_UNEXPECTED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, on_term)
 
 
 if __name__ == "__main__":

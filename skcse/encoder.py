@@ -847,8 +847,30 @@ class SimCSEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             If the folder is damaged or altered, or ``skcse.json`` misses a key or holds a
             bad value; the message names the file and the key or parameter.
         OSError
-            If the files cannot be read.
+            If the files cannot be read, or another process replaced the folder while each
+            of 3 tries read it.
         """
+        from skcse._persistence import folder_identity
+
+        # A save that replaces the folder while it is read would give the parameters of one
+        # model and the weights of the other: the read counts only if the folder stayed.
+        for _ in range(3):
+            before = folder_identity(path)
+            try:
+                encoder = cls._read_folder(path)
+            except (OSError, ValueError):
+                if folder_identity(path) == before:
+                    raise
+                continue
+            if folder_identity(path) == before:
+                return encoder
+        raise OSError(
+            f"{path} was replaced by another process while each of 3 tries read it; load it "
+            "once it is written."
+        )
+
+    @classmethod
+    def _read_folder(cls, path: str | os.PathLike[str]) -> SimCSEEncoder:
         from skcse._backbone import resolve_device
         from skcse._persistence import (
             META_FILE,

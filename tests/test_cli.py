@@ -7,8 +7,10 @@ import errno
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -593,16 +595,22 @@ def test_output_is_checked_before_any_work(
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("command", ["embed", "cluster"])
 def test_ctrl_c_is_exit_130_and_leaves_the_old_output(
-    corpus, tiny_bert, tmp_path, capsys, monkeypatch, command
+    corpus, tiny_bert, tmp_path, capsys, monkeypatch, command, stop
 ):
     files = _workspace(corpus, tmp_path)
 
     def interrupted_while_writing(*args, **kwargs):
         if args and hasattr(args[0], "write"):
             args[0].write(b"partial")
-        raise KeyboardInterrupt
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+        # Unhandled, SIGTERM would end pytest itself.
+        assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
 
     if command == "embed":
         monkeypatch.setattr(np, "save", interrupted_while_writing)
@@ -612,9 +620,11 @@ def test_ctrl_c_is_exit_130_and_leaves_the_old_output(
         argv = ["cluster", str(files["csv"]), "--embeddings", str(files["vectors"])]
         argv += ["--output", str(files["labels"])]
     before = _snapshot(tmp_path)
+    handler = signal.getsignal(signal.SIGTERM)
     assert main(argv + ["--overwrite", "--quiet"]) == 130
     assert _error_line(capsys) == f"skcse {command}: interrupted"
     assert _snapshot(tmp_path) == before
+    assert signal.getsignal(signal.SIGTERM) is handler  # the caller's again
 
 
 @pytest.mark.parametrize(
@@ -759,8 +769,8 @@ def test_a_failed_description_leaves_the_clusters_as_they_were(
     atomic_write = skcse._io.atomic_write
 
     @contextlib.contextmanager
-    def disk_full_for_the_description(path):
-        with atomic_write(path) as handle:
+    def disk_full_for_the_description(path, **kwargs):
+        with atomic_write(path, **kwargs) as handle:
             if Path(path) == description:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             yield handle
@@ -770,6 +780,27 @@ def test_a_failed_description_leaves_the_clusters_as_they_were(
     assert os.strerror(errno.ENOSPC) in _error_line(capsys)
     # The earlier clusters are not replaced by ones no description goes with; no temp file.
     assert _snapshot(tmp_path) == before
+
+
+def test_an_output_another_process_wrote_meanwhile_is_kept(corpus, tmp_path, capsys, monkeypatch):
+    import skcse.describe
+
+    files = _workspace(corpus, tmp_path)
+    output = tmp_path / "new.csv"
+    describe = skcse.describe.describe_clusters
+
+    def written_meanwhile(*args, **kwargs):
+        output.write_text("theirs")
+        return describe(*args, **kwargs)
+
+    monkeypatch.setattr(skcse.describe, "describe_clusters", written_meanwhile)
+    argv = _cluster_argv(files)
+    argv[argv.index("--output") + 1] = str(output)
+    before = _snapshot(tmp_path)
+    assert main(argv) == 2  # no --overwrite: it was not there when the command started
+    assert "appeared while it was being written; it is left as it is" in _error_line(capsys)
+    assert output.read_text() == "theirs"
+    assert {path for path in _snapshot(tmp_path) if path not in before} == {Path("new.csv")}
 
 
 def test_texts_without_terms_are_clustered_and_described(corpus, tmp_path, capsys):

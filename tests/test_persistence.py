@@ -438,6 +438,54 @@ def test_overwrite_replaces_only_folders_skcse_wrote(encoder, saved, make, into_
     assert sorted(tmp_path.iterdir()) == siblings
 
 
+@pytest.mark.parametrize(
+    ("overwrite", "make", "match"),
+    [
+        (False, _user_folder, "appeared while this model was being written; pass overwrite"),
+        (False, shutil.copytree, "appeared while this model was being written; pass overwrite"),
+        # Replacing a model is allowed, a user's folder never.
+        (True, _user_folder, "skcse only replaces folders it wrote"),
+    ],
+)
+def test_a_folder_written_there_during_the_save_is_kept(
+    encoder, pristine, tmp_path, monkeypatch, overwrite, make, match
+):
+    import skcse._persistence as persistence
+
+    target = tmp_path / "target"
+    write_model = persistence._write_model
+    written = []
+
+    def another_process_writes_first(model, folder, final, **kwargs):
+        write_model(model, folder, final, **kwargs)
+        make(*([pristine, target] if make is shutil.copytree else [target]))
+        written.append(_snapshot(target))
+
+    monkeypatch.setattr(persistence, "_write_model", another_process_writes_first)
+    with pytest.raises(FileExistsError, match=match):
+        encoder.save(target, overwrite=overwrite)
+    assert _snapshot(target) == written[0]
+    assert [path.name for path in tmp_path.iterdir()] == ["target"]  # no staging left
+
+
+def test_load_reads_again_a_folder_replaced_meanwhile(encoder, saved, monkeypatch):
+    import skcse._persistence as persistence
+
+    other = copy.deepcopy(encoder).set_params(pooling="cls")
+    read_model = persistence.read_model
+    replaced = []
+
+    def another_process_saves(folder, **kwargs):
+        if not replaced:  # between reading skcse.json and the weights, once
+            replaced.append(other.save(saved, overwrite=True))
+        return read_model(folder, **kwargs)
+
+    monkeypatch.setattr(persistence, "read_model", another_process_saves)
+    # Not the first read's parameters with the second folder's files: the second folder.
+    assert SimCSEEncoder.load(saved).pooling == "cls"
+    assert len(replaced) == 1
+
+
 def _loaded_normalize(folder: Path) -> bool:
     return SimCSEEncoder.load(folder).normalize
 
