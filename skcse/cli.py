@@ -90,7 +90,7 @@ def _read_input(
         # Read as one text per line, its header would become a text and --column be ignored.
         raise UsageError(
             f"--column {column}: {path} is read as one text per line, which has no columns; "
-            "name a CSV file .csv (or .tsv)"
+            "give a CSV file a .csv (or .tsv) name"
         )
     column = "Text" if column is None else column
     try:
