@@ -652,6 +652,21 @@ def _checkpoints(folder):
     return sorted(path.name for path in folder.glob("checkpoint-*"))
 
 
+def _fit_keeping_checkpoints(monkeypatch, tiny_bert, texts, **params):
+    """Fit, keeping the last checkpoint as a fit killed just after it would."""
+    import skcse._training as training
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_remove_checkpoints", lambda folder: None)
+        return SimCSEEncoder(tiny_bert, **params).fit(texts)
+
+
+def _assert_same_weights(first, second):
+    pairs = zip(first.model_.state_dict().items(), second.model_.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
+        assert torch.equal(a, b), name
+
+
 def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):
     """A process killed after its second checkpoint; the next fit picks up from there."""
     ckpt = tmp_path / "ckpt"
@@ -692,64 +707,39 @@ def test_killed_fit_resumes_to_identical_weights(tiny_bert, texts, tmp_path):
     straight = SimCSEEncoder(tiny_bert, **CHECKPOINTED).fit(texts)
     assert straight.resumed_from_step_ == 0
     assert resumed.history_ == straight.history_
-    for (name, a), b in zip(
-        resumed.model_.state_dict().items(), straight.model_.state_dict().values(), strict=True
-    ):
-        assert torch.equal(a, b), name
-
-
-def test_checkpoint_of_other_data_is_ignored_with_a_warning(
-    tiny_bert, texts, tmp_path, monkeypatch
-):
-    import skcse._training as training
-
-    ckpt = tmp_path / "ckpt"
-    monkeypatch.setattr(training, "_remove_checkpoints", lambda folder: None)  # keep the last
-    SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
-    assert _checkpoints(ckpt) == ["checkpoint-16"]
-    monkeypatch.undo()
-    with pytest.warns(UserWarning, match="other parameters or data"):
-        other = SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts[:40])
-    assert other.resumed_from_step_ == 0
-    assert list(ckpt.iterdir()) == []
+    _assert_same_weights(resumed, straight)
 
 
 @pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])
 def test_an_unseeded_fit_resumes_with_the_seed_it_drew(
     tiny_bert, texts, tmp_path, monkeypatch, random_state
 ):
-    import skcse._training as training
-
     ckpt = tmp_path / "ckpt"
     params = {**CHECKPOINTED, "random_state": random_state, "checkpoint_dir": str(ckpt)}
-    monkeypatch.setattr(training, "_remove_checkpoints", lambda folder: None)  # keep the last
-    first = SimCSEEncoder(tiny_bert, **params).fit(texts)
+    first = _fit_keeping_checkpoints(monkeypatch, tiny_bert, texts, **params)
     assert _checkpoints(ckpt) == ["checkpoint-16"]
-    monkeypatch.undo()
     # Steps 17 and 18 again, from checkpoint-16: with a newly drawn seed they took other
     # batches and views.
     resumed = SimCSEEncoder(tiny_bert, **params).fit(texts)
     assert resumed.resumed_from_step_ == 16
     assert resumed.history_ == first.history_
-    for (name, a), b in zip(
-        resumed.model_.state_dict().items(), first.model_.state_dict().values(), strict=True
-    ):
-        assert torch.equal(a, b), name
+    _assert_same_weights(resumed, first)
 
 
-def test_a_fit_without_steps_removes_the_checkpoints_of_another(
-    tiny_bert, texts, tmp_path, monkeypatch
+# Another fit: other texts, or no steps at all.
+@pytest.mark.parametrize(
+    ("params", "n_texts"), [({}, 40), ({"epochs": 0}, None)], ids=["other-data", "no-steps"]
+)
+def test_checkpoints_of_another_fit_are_removed_with_a_warning(
+    tiny_bert, texts, tmp_path, monkeypatch, params, n_texts
 ):
-    import skcse._training as training
-
     ckpt = tmp_path / "ckpt"
-    monkeypatch.setattr(training, "_remove_checkpoints", lambda folder: None)
-    SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **CHECKPOINTED).fit(texts)
-    monkeypatch.undo()
+    _fit_keeping_checkpoints(monkeypatch, tiny_bert, texts, checkpoint_dir=ckpt, **CHECKPOINTED)
+    assert _checkpoints(ckpt) == ["checkpoint-16"]
+    other = SimCSEEncoder(tiny_bert, checkpoint_dir=ckpt, **{**CHECKPOINTED, **params})
     with pytest.warns(UserWarning, match="other parameters or data"):
-        SimCSEEncoder(tiny_bert, checkpoint_dir=str(ckpt), **{**CHECKPOINTED, "epochs": 0}).fit(
-            texts
-        )
+        other.fit(texts[:n_texts])
+    assert other.resumed_from_step_ == 0
     assert list(ckpt.iterdir()) == []
 
 
