@@ -204,7 +204,7 @@ def read_table(
 
     file = Path(path)
     if kind is None:
-        kind = {".csv": "csv", ".tsv": "tsv"}.get(file.suffix.lower(), "lines")
+        kind = table_kind(file)
     try:
         if kind == "lines":
             if len(columns) > 1:
@@ -257,6 +257,11 @@ def read_table(
     if frame.empty:
         raise ValueError(f"{file} has a header but no rows.")
     return frame
+
+
+def table_kind(path: str | os.PathLike[str]) -> Literal["csv", "tsv", "lines"]:
+    """Return how :func:`read_table` reads ``path`` by default, from its suffix."""
+    return {".csv": "csv", ".tsv": "tsv"}.get(Path(path).suffix.lower(), "lines")
 
 
 def _extra_fields(file: Path, sep: str, encoding: str) -> str:

@@ -70,7 +70,7 @@ def _read_input(
     path: str, column: str | None, encoding: str, label_column: str | None = None
 ) -> tuple[list[str], np.ndarray | None]:
     """Read the texts (and labels) of every row; refuse empty ones rather than skip them."""
-    from skcse._io import EncodingError, read_table
+    from skcse._io import EncodingError, read_table, table_kind
 
     file = Path(path)
     if not file.is_file():
@@ -86,7 +86,7 @@ def _read_input(
             f"--encoding {encoding!r} is not a text encoding Python knows; give a codec name "
             "such as utf-8, latin-1 or cp1252"
         ) from None
-    if column is not None and file.suffix.lower() not in (".csv", ".tsv"):
+    if column is not None and table_kind(file) == "lines":
         # Read as one text per line, its header would become a text and --column be ignored.
         raise UsageError(
             f"--column {column}: {path} is read as one text per line, which has no columns; "
